@@ -33,6 +33,8 @@
 //! }
 //! ```
 
+pub mod checker;
+pub mod history;
 pub mod kv;
 pub mod node;
 pub mod protocol;

@@ -16,7 +16,12 @@ fn run(binary: &str, args: &[&str], input: &str) -> (Vec<Value>, std::process::E
         .stderr(Stdio::piped())
         .spawn()
         .expect("start binary");
-    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
     let out = child.wait_with_output().unwrap();
     let messages = String::from_utf8(out.stdout)
         .unwrap()
@@ -74,7 +79,10 @@ fn echo_survives_bad_input_and_answers_the_next_message() {
     assert_eq!(bodies[1]["in_reply_to"], 1);
     assert_eq!(bodies[2]["code"], 10, "unknown type: not supported");
     assert_eq!(bodies[2]["in_reply_to"], 2);
-    assert_eq!(*bodies[3], json!({"type":"echo_ok","echo":3,"in_reply_to":3}));
+    assert_eq!(
+        *bodies[3],
+        json!({"type":"echo_ok","echo":3,"in_reply_to":3})
+    );
 }
 
 #[test]
