@@ -222,7 +222,7 @@ impl History {
     }
 
     /// Client operations only (no nemesis entries).
-    pub fn client_ops(&self) -> impl Iterator<Item = &Op> + '_ {
+    pub fn client_ops(&self) -> impl Iterator<Item = &Op> + Clone + '_ {
         self.ops.iter().filter(|op| op.is_client())
     }
 

@@ -38,7 +38,9 @@ pub mod history;
 pub mod kv;
 pub mod node;
 pub mod protocol;
+pub mod runner;
 pub mod stdio;
+pub mod workload;
 
 pub use node::{Context, Node, NodeRng, RpcError, Runtime, TimerId};
 pub use protocol::{Body, ErrorCode, Extra, MaelstromError, Message, NodeId};

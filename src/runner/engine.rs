@@ -1,0 +1,1040 @@
+//! The test engine: a discrete-event simulation of everything in a
+//! Maelstrom test except the nodes themselves.
+//!
+//! It owns the clock, the network (latency, partitions, journal), the
+//! services, the nemesis, the worker threads with their clients, and the
+//! history. A host drives it: it tells the engine what time it is and what
+//! the nodes printed, and it delivers the lines the engine hands back to
+//! the nodes. The process runner drives it in real time with child
+//! processes; the simulator drives it in virtual time with in-process
+//! nodes. Everything random comes from the test's seed.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+
+use rand::RngExt;
+use serde_json::value::RawValue;
+use serde_json::{Value, json};
+
+use super::TestOptions;
+use super::nemesis::{NemesisOp, PartitionSchedule, PartitionSpec};
+use super::net::{Envelope, Grudge, Journal, LatencyModel, NodeOutput};
+use super::options::Fault;
+use super::random::{self, Rng};
+use super::services::{SERVICE_NAMES, Services};
+use crate::history::{NANOS_PER_MS, Op, OpType, Process, Time};
+use crate::protocol::ErrorCode;
+use crate::workload::{Client, Completion, ErrorHandling, Next, OpSpec, Step, Workload};
+
+/// How long a node has to answer `init`.
+const INIT_TIMEOUT: Time = 10_000 * NANOS_PER_MS;
+/// How long setup requests (broadcast's `topology`) may take.
+const SETUP_TIMEOUT: Time = 5_000 * NANOS_PER_MS;
+/// The quiet period before the final operations.
+const RECOVERY_WAIT: Time = 10_000 * NANOS_PER_MS;
+
+/// Where the test is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Waiting for every node's `init_ok`.
+    Init,
+    /// Waiting for setup replies (broadcast's `topology_ok`).
+    Setup,
+    /// Running the workload and the nemesis until the time limit.
+    Main,
+    /// Time is up; waiting for operations in flight.
+    Draining,
+    /// Network healed; waiting before the final operations.
+    Recovery,
+    /// Running the final operations.
+    Final,
+    /// Finished (or crashed).
+    Done,
+}
+
+/// Why a test ended without results.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Crash(pub String);
+
+/// A line to write to a node's stdin.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    pub node: usize,
+    pub line: Vec<u8>,
+}
+
+/// A log line from the engine, stamped with test time.
+#[derive(Debug, Clone)]
+pub struct LogLine {
+    pub time: Time,
+    pub text: String,
+}
+
+#[derive(Debug)]
+enum Event {
+    Deliver(Envelope, Time),
+    ClientTimeout { client: String, msg_id: u64 },
+    InitTimeout,
+    NextOp,
+    Nemesis,
+    MainEnd,
+    RecoveryEnd,
+    FinalEnd,
+    Wake(usize),
+}
+
+struct Scheduled {
+    at: Time,
+    seq: u64,
+    event: Event,
+}
+
+impl PartialEq for Scheduled {
+    fn eq(&self, other: &Self) -> bool {
+        (self.at, self.seq) == (other.at, other.seq)
+    }
+}
+impl Eq for Scheduled {}
+impl PartialOrd for Scheduled {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Scheduled {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (self.at, self.seq).cmp(&(other.at, other.seq))
+    }
+}
+
+/// What an internal client is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    Init(usize),
+    Setup(usize),
+    Worker(usize),
+}
+
+/// An internal client's connection: its id, its own msg_id counter, and the
+/// one request it may have outstanding.
+#[derive(Debug)]
+struct Connection {
+    role: Role,
+    next_msg_id: u64,
+    awaiting: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Endpoint {
+    Node(usize),
+    Client,
+    Service,
+}
+
+/// A worker thread: bound to one node, running one operation at a time.
+struct Worker {
+    node: usize,
+    process: u64,
+    client_id: Option<String>,
+    client: Option<Box<dyn Client>>,
+    current: Option<Current>,
+    asleep: bool,
+    finished: bool,
+}
+
+struct Current {
+    op: OpSpec,
+    invoke_index: usize,
+}
+
+/// Counters for progress reports.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Progress {
+    pub invoked: u64,
+    pub ok: u64,
+    pub fail: u64,
+    pub info: u64,
+}
+
+/// The engine. See the module documentation.
+pub struct Engine {
+    opts: TestOptions,
+    now: Time,
+    queue: BinaryHeap<Reverse<Scheduled>>,
+    seq: u64,
+    phase: Phase,
+    crash: Option<Crash>,
+    // Network
+    endpoints: HashMap<String, Endpoint>,
+    next_msg_id: u64,
+    latency: LatencyModel,
+    grudge: Grudge,
+    journal: Journal,
+    services: Services,
+    outbox: Vec<Delivery>,
+    // Clients and workers
+    connections: HashMap<String, Connection>,
+    next_client: u64,
+    workers: Vec<Worker>,
+    workload: Box<dyn Workload>,
+    generator_rng: Rng,
+    stagger_rng: Rng,
+    op_due: bool,
+    generator_done: bool,
+    last_thread: usize,
+    pending_setup: usize,
+    // Nemesis
+    nemesis_rng: Rng,
+    partitions: Option<PartitionSchedule>,
+    // Results
+    history: Vec<Op>,
+    epoch: Time,
+    progress: Progress,
+    log: Vec<LogLine>,
+    bad_output_lines: u64,
+}
+
+impl Engine {
+    /// A new engine at time 0. Call [`Engine::start`] before anything else.
+    pub fn new(opts: TestOptions, workload: Box<dyn Workload>, journal: Journal) -> Engine {
+        let seed = opts.seed;
+        let workers = (0..opts.concurrency)
+            .map(|thread| Worker {
+                node: thread % opts.node_count(),
+                process: thread as u64,
+                client_id: None,
+                client: None,
+                current: None,
+                asleep: false,
+                finished: false,
+            })
+            .collect();
+        let partitions = opts
+            .has_fault(Fault::Partition)
+            .then(|| PartitionSchedule::new(opts.nemesis_interval.as_nanos() as u64));
+        let mut endpoints = HashMap::new();
+        for (i, node) in opts.nodes.iter().enumerate() {
+            endpoints.insert(node.clone(), Endpoint::Node(i));
+        }
+        for service in SERVICE_NAMES {
+            endpoints.insert(service.to_string(), Endpoint::Service);
+        }
+        Engine {
+            latency: LatencyModel::new(
+                opts.latency.as_secs_f64() * 1000.0,
+                opts.latency_dist,
+                seed,
+            ),
+            services: Services::new(random::stream(seed, "services")),
+            generator_rng: random::stream(seed, "generator"),
+            stagger_rng: random::stream(seed, "stagger"),
+            nemesis_rng: random::stream(seed, "nemesis"),
+            opts,
+            now: 0,
+            queue: BinaryHeap::new(),
+            seq: 0,
+            phase: Phase::Init,
+            crash: None,
+            endpoints,
+            next_msg_id: 0,
+            grudge: Grudge::default(),
+            journal,
+            outbox: Vec::new(),
+            connections: HashMap::new(),
+            next_client: 0,
+            workers,
+            workload,
+            op_due: false,
+            generator_done: false,
+            last_thread: usize::MAX,
+            pending_setup: 0,
+            partitions,
+            history: Vec::new(),
+            epoch: 0,
+            progress: Progress::default(),
+            log: Vec::new(),
+            bad_output_lines: 0,
+        }
+    }
+
+    // ----- What hosts call -------------------------------------------------
+
+    /// Sends `init` to every node (from init clients `c0..`).
+    pub fn start(&mut self) {
+        self.info(format!(
+            "starting {} node(s) for workload {}",
+            self.opts.node_count(),
+            self.opts.workload
+        ));
+        for node in 0..self.opts.node_count() {
+            let client = self.open_client(Role::Init(node));
+            let body = json!({
+                "type": "init",
+                "node_id": self.opts.nodes[node],
+                "node_ids": self.opts.nodes,
+            });
+            self.request(&client, node, body, INIT_TIMEOUT);
+        }
+        self.schedule(INIT_TIMEOUT, Event::InitTimeout);
+    }
+
+    /// The time of the next scheduled event, if any.
+    pub fn next_event_time(&self) -> Option<Time> {
+        self.queue.peek().map(|Reverse(s)| s.at)
+    }
+
+    /// Processes every event due at or before `now`.
+    pub fn run_until(&mut self, now: Time) {
+        while self.phase != Phase::Done {
+            match self.queue.peek() {
+                Some(Reverse(s)) if s.at <= now => {}
+                _ => break,
+            }
+            let Reverse(scheduled) = self.queue.pop().expect("peeked");
+            self.now = self.now.max(scheduled.at);
+            self.handle(scheduled.event);
+        }
+        self.now = self.now.max(now);
+    }
+
+    /// A node printed `line` at `now`.
+    pub fn node_output(&mut self, node: usize, line: &[u8], now: Time) {
+        self.now = self.now.max(now);
+        if line.iter().all(u8::is_ascii_whitespace) || self.phase == Phase::Done {
+            return;
+        }
+        match NodeOutput::parse(line) {
+            Ok(out) => self.route_node_output(node, out),
+            Err(why) => {
+                self.bad_output_lines += 1;
+                let text = String::from_utf8_lossy(&line[..line.len().min(300)]).into_owned();
+                self.warn(format!(
+                    "node {} printed a line that is not a valid message ({why}); skipping it: {text}",
+                    self.opts.nodes[node]
+                ));
+            }
+        }
+    }
+
+    /// A node's process ended (or closed its stdout) on its own.
+    pub fn node_exited(&mut self, node: usize, status: &str) {
+        if self.phase != Phase::Done {
+            self.crash(format!("node {} crashed: {status}", self.opts.nodes[node]));
+        }
+    }
+
+    /// Ends the test now (e.g. on Ctrl-C), keeping what has been recorded.
+    pub fn abort(&mut self, why: &str) {
+        if self.phase != Phase::Done {
+            self.crash(why.to_string());
+        }
+    }
+
+    /// Lines to write to nodes, in delivery order.
+    pub fn take_deliveries(&mut self) -> Vec<Delivery> {
+        std::mem::take(&mut self.outbox)
+    }
+
+    /// Log lines produced since the last call.
+    pub fn take_log(&mut self) -> Vec<LogLine> {
+        std::mem::take(&mut self.log)
+    }
+
+    pub fn phase(&self) -> Phase {
+        self.phase
+    }
+
+    pub fn is_done(&self) -> bool {
+        self.phase == Phase::Done
+    }
+
+    pub fn crashed(&self) -> Option<&Crash> {
+        self.crash.as_ref()
+    }
+
+    pub fn now(&self) -> Time {
+        self.now
+    }
+
+    pub fn progress(&self) -> Progress {
+        self.progress
+    }
+
+    pub fn history(&self) -> &[Op] {
+        &self.history
+    }
+
+    pub fn journal(&self) -> &Journal {
+        &self.journal
+    }
+
+    pub fn journal_mut(&mut self) -> &mut Journal {
+        &mut self.journal
+    }
+
+    pub fn options(&self) -> &TestOptions {
+        &self.opts
+    }
+
+    pub fn workload(&self) -> &dyn Workload {
+        self.workload.as_ref()
+    }
+
+    /// Lines nodes printed that were not messages.
+    pub fn bad_output_lines(&self) -> u64 {
+        self.bad_output_lines
+    }
+
+    /// The current partition, for inspection.
+    pub fn grudge(&self) -> &Grudge {
+        &self.grudge
+    }
+
+    /// Consumes the engine, returning the history, the journal and the
+    /// workload (which checks the history).
+    pub fn into_parts(self) -> (Vec<Op>, Journal, Box<dyn Workload>) {
+        (self.history, self.journal, self.workload)
+    }
+
+    // ----- Scheduling and logging -------------------------------------------
+
+    fn schedule(&mut self, delay: Time, event: Event) {
+        self.schedule_at(self.now + delay, event);
+    }
+
+    fn schedule_at(&mut self, at: Time, event: Event) {
+        self.seq += 1;
+        self.queue.push(Reverse(Scheduled {
+            at,
+            seq: self.seq,
+            event,
+        }));
+    }
+
+    fn info(&mut self, text: String) {
+        self.log.push(LogLine {
+            time: self.now,
+            text,
+        });
+    }
+
+    fn warn(&mut self, text: String) {
+        self.log.push(LogLine {
+            time: self.now,
+            text: format!("WARN {text}"),
+        });
+    }
+
+    fn crash(&mut self, why: String) {
+        self.warn(format!("test aborted: {why}"));
+        self.crash = Some(Crash(why));
+        self.finish();
+    }
+
+    fn finish(&mut self) {
+        self.phase = Phase::Done;
+        self.grudge = Grudge::default();
+        self.queue.clear();
+    }
+
+    fn handle(&mut self, event: Event) {
+        match event {
+            Event::Deliver(envelope, deadline) => self.deliver(envelope, deadline),
+            Event::ClientTimeout { client, msg_id } => self.client_timeout(&client, msg_id),
+            Event::InitTimeout => self.init_timeout(),
+            Event::NextOp => {
+                self.op_due = true;
+                self.dispatch_main();
+            }
+            Event::Nemesis => self.nemesis_step(),
+            Event::MainEnd => self.end_main(),
+            Event::RecoveryEnd => self.start_final(),
+            Event::FinalEnd => {
+                self.info("final phase time limit reached".into());
+                for worker in &mut self.workers {
+                    worker.finished = true;
+                }
+                self.maybe_finish_final();
+            }
+            Event::Wake(thread) => {
+                self.workers[thread].asleep = false;
+                self.dispatch_final(thread);
+            }
+        }
+    }
+
+    // ----- Network -----------------------------------------------------------
+
+    fn route_node_output(&mut self, node: usize, out: NodeOutput) {
+        let name = &self.opts.nodes[node];
+        if !self.endpoints.contains_key(&out.src) {
+            let text = format!(
+                "node {name} sent a message from unknown id {:?}; dropping it",
+                out.src
+            );
+            self.warn(text);
+            return;
+        }
+        self.send(out.src, out.dest, out.body);
+    }
+
+    fn send(&mut self, src: String, dest: String, body: Box<RawValue>) {
+        let id = self.next_msg_id;
+        self.next_msg_id += 1;
+        let deadline = self.now + self.latency.next(&src, &dest);
+        let envelope = Envelope {
+            id,
+            src,
+            dest,
+            body,
+        };
+        self.journal.send(self.now, &envelope, deadline);
+        if self.opts.log_net_send {
+            let text = format!(
+                "send {} -> {}: {}",
+                envelope.src,
+                envelope.dest,
+                envelope.body.get()
+            );
+            self.info(text);
+        }
+        self.schedule_at(deadline, Event::Deliver(envelope, deadline));
+    }
+
+    fn send_value(&mut self, src: &str, dest: &str, body: &Value) {
+        let raw = serde_json::value::to_raw_value(body).expect("JSON values serialise");
+        self.send(src.to_string(), dest.to_string(), raw);
+    }
+
+    fn deliver(&mut self, msg: Envelope, deadline: Time) {
+        let Some(endpoint) = self.endpoints.get(&msg.dest).copied() else {
+            self.journal.drop_unknown(self.now, &msg);
+            if !crate::runner::net::is_client(&msg.dest) {
+                let text = format!(
+                    "message from {} to unknown node {:?} dropped",
+                    msg.src, msg.dest
+                );
+                self.warn(text);
+            }
+            return;
+        };
+        if self.grudge.blocks(&msg.src, &msg.dest) {
+            self.journal.drop_partitioned(self.now, &msg);
+            return;
+        }
+        self.journal.recv(self.now, &msg, deadline);
+        if self.opts.log_net_recv {
+            let text = format!("recv {} -> {}: {}", msg.src, msg.dest, msg.body.get());
+            self.info(text);
+        }
+        match endpoint {
+            Endpoint::Node(node) => self.outbox.push(Delivery {
+                node,
+                line: msg.to_line(),
+            }),
+            Endpoint::Service => {
+                let body: Value = serde_json::from_str(msg.body.get()).unwrap_or(Value::Null);
+                if let Some(reply) = self.services.handle(&msg.dest, &msg.src, &body) {
+                    self.send_value(&msg.dest, &msg.src, &reply);
+                }
+            }
+            Endpoint::Client => {
+                let body: Value = serde_json::from_str(msg.body.get()).unwrap_or(Value::Null);
+                self.client_received(&msg.dest, body);
+            }
+        }
+    }
+
+    // ----- Internal clients ----------------------------------------------------
+
+    fn open_client(&mut self, role: Role) -> String {
+        let id = format!("c{}", self.next_client);
+        self.next_client += 1;
+        self.endpoints.insert(id.clone(), Endpoint::Client);
+        self.connections.insert(
+            id.clone(),
+            Connection {
+                role,
+                next_msg_id: 1,
+                awaiting: None,
+            },
+        );
+        id
+    }
+
+    fn close_client(&mut self, id: &str) {
+        self.endpoints.remove(id);
+        self.connections.remove(id);
+    }
+
+    /// Sends a request from an internal client to a node and arms its timeout.
+    fn request(&mut self, client: &str, node: usize, mut body: Value, timeout: Time) {
+        let conn = self.connections.get_mut(client).expect("open client");
+        let msg_id = conn.next_msg_id;
+        conn.next_msg_id += 1;
+        conn.awaiting = Some(msg_id);
+        body["msg_id"] = json!(msg_id);
+        let dest = self.opts.nodes[node].clone();
+        self.send_value(client, &dest, &body);
+        self.schedule(
+            timeout,
+            Event::ClientTimeout {
+                client: client.to_string(),
+                msg_id,
+            },
+        );
+    }
+
+    fn client_received(&mut self, client: &str, body: Value) {
+        let Some(conn) = self.connections.get_mut(client) else {
+            return;
+        };
+        let expected = conn.awaiting;
+        // Maelstrom's clients discard anything that does not answer the
+        // request they are waiting for (late replies, duplicates).
+        if expected.is_none() || body.get("in_reply_to").and_then(Value::as_u64) != expected {
+            return;
+        }
+        conn.awaiting = None;
+        match conn.role {
+            Role::Init(node) => self.init_replied(client, node, &body),
+            Role::Setup(node) => self.setup_replied(node, &body),
+            Role::Worker(thread) => self.worker_replied(thread, &body),
+        }
+    }
+
+    fn client_timeout(&mut self, client: &str, msg_id: u64) {
+        let Some(conn) = self.connections.get_mut(client) else {
+            return;
+        };
+        if conn.awaiting != Some(msg_id) {
+            return;
+        }
+        conn.awaiting = None;
+        match conn.role {
+            Role::Init(node) => {
+                let node = self.opts.nodes[node].clone();
+                self.crash(format!(
+                    "expected node {node} to respond to an init message within 10 s, but it did not"
+                ));
+            }
+            Role::Setup(node) => {
+                let node = self.opts.nodes[node].clone();
+                self.crash(format!(
+                    "node {node} did not answer the setup request within 5 s"
+                ));
+            }
+            Role::Worker(thread) => self.worker_timed_out(thread),
+        }
+    }
+
+    // ----- Init and setup --------------------------------------------------------
+
+    fn init_replied(&mut self, client: &str, node: usize, body: &Value) {
+        let name = self.opts.nodes[node].clone();
+        if body.get("type").and_then(Value::as_str) != Some("init_ok") {
+            self.crash(format!(
+                "expected node {name} to respond to an init message with init_ok, but it sent {body}"
+            ));
+            return;
+        }
+        self.close_client(client);
+        let waiting = self
+            .connections
+            .values()
+            .any(|c| matches!(c.role, Role::Init(_)));
+        if !waiting {
+            self.info("all nodes initialised".into());
+            self.start_setup();
+        }
+    }
+
+    fn init_timeout(&mut self) {
+        // Individual init timeouts crash the test; this catches nothing else
+        // but keeps the rule in one obvious place.
+        if self.phase == Phase::Init {
+            let pending: Vec<String> = self
+                .connections
+                .values()
+                .filter_map(|c| match c.role {
+                    Role::Init(n) => Some(self.opts.nodes[n].clone()),
+                    _ => None,
+                })
+                .collect();
+            if !pending.is_empty() {
+                self.crash(format!("nodes {pending:?} never answered init"));
+            }
+        }
+    }
+
+    fn start_setup(&mut self) {
+        self.phase = Phase::Setup;
+        self.epoch = self.now;
+        for node in 0..self.opts.node_count() {
+            let client = self.open_client(Role::Setup(node));
+            if let Some(body) = self.workload.setup_request(&self.opts.nodes[node]) {
+                self.pending_setup += 1;
+                self.request(&client, node, body, SETUP_TIMEOUT);
+            }
+        }
+        if self.pending_setup == 0 {
+            self.start_main();
+        }
+    }
+
+    fn setup_replied(&mut self, node: usize, body: &Value) {
+        let expected = self.workload.setup_reply_type();
+        if body.get("type").and_then(Value::as_str) != Some(expected) {
+            let name = self.opts.nodes[node].clone();
+            self.crash(format!(
+                "node {name} answered the setup request with {body}, expected {expected}"
+            ));
+            return;
+        }
+        self.pending_setup -= 1;
+        if self.pending_setup == 0 {
+            self.start_main();
+        }
+    }
+
+    // ----- Main phase -------------------------------------------------------------
+
+    fn start_main(&mut self) {
+        self.phase = Phase::Main;
+        let limit = self.opts.time_limit.as_nanos() as Time;
+        self.info(format!(
+            "running the workload for {} s",
+            self.opts.time_limit.as_secs_f64()
+        ));
+        self.schedule(limit, Event::MainEnd);
+        if self.opts.rate > 0.0 {
+            self.schedule(0, Event::NextOp);
+        }
+        if self.partitions.is_some() {
+            self.schedule(0, Event::Nemesis);
+        }
+    }
+
+    /// Starts the next main-phase operation if one is due and a thread is free.
+    fn dispatch_main(&mut self) {
+        if self.phase != Phase::Main || !self.op_due || self.generator_done {
+            return;
+        }
+        let free = self.free_threads();
+        if free.is_empty() {
+            return;
+        }
+        match self.workload.next_op(&free, &mut self.generator_rng) {
+            Next::Op(thread, op) => {
+                self.op_due = false;
+                self.last_thread = thread;
+                self.start_op(thread, op);
+                let mean = 1e9 / self.opts.rate;
+                let delay = (self.stagger_rng.random::<f64>() * 2.0 * mean) as Time;
+                self.schedule(delay, Event::NextOp);
+            }
+            Next::Wait | Next::Sleep(_) => {}
+            Next::Done => self.generator_done = true,
+        }
+    }
+
+    /// Idle threads, starting after the last one used (round-robin).
+    fn free_threads(&self) -> Vec<usize> {
+        let n = self.workers.len();
+        let start = self.last_thread.wrapping_add(1) % n;
+        (0..n)
+            .map(|k| (start + k) % n)
+            .filter(|t| {
+                let w = &self.workers[*t];
+                w.current.is_none() && !w.asleep
+            })
+            .collect()
+    }
+
+    fn end_main(&mut self) {
+        if self.phase != Phase::Main {
+            return;
+        }
+        self.phase = Phase::Draining;
+        self.info("time limit reached; waiting for operations in flight".into());
+        self.maybe_end_draining();
+    }
+
+    fn maybe_end_draining(&mut self) {
+        if self.phase != Phase::Draining || self.workers.iter().any(|w| w.current.is_some()) {
+            return;
+        }
+        if !self.workload.has_final_phase() {
+            self.finish();
+            return;
+        }
+        if self.partitions.is_some() {
+            self.nemesis_stop();
+        }
+        self.info("Waiting for recovery...".into());
+        self.phase = Phase::Recovery;
+        self.schedule(RECOVERY_WAIT, Event::RecoveryEnd);
+    }
+
+    // ----- Final phase ---------------------------------------------------------------
+
+    fn start_final(&mut self) {
+        self.phase = Phase::Final;
+        self.info("running final operations".into());
+        if let Some(limit) = self.workload.final_phase_limit() {
+            self.schedule(limit, Event::FinalEnd);
+        }
+        for thread in 0..self.workers.len() {
+            self.dispatch_final(thread);
+        }
+        self.maybe_finish_final();
+    }
+
+    fn dispatch_final(&mut self, thread: usize) {
+        let worker = &self.workers[thread];
+        if self.phase != Phase::Final
+            || worker.finished
+            || worker.current.is_some()
+            || worker.asleep
+        {
+            return;
+        }
+        match self.workload.next_final_op(thread, &mut self.generator_rng) {
+            Next::Op(t, op) => self.start_op(t, op),
+            Next::Sleep(delay) => {
+                self.workers[thread].asleep = true;
+                self.schedule(delay, Event::Wake(thread));
+            }
+            Next::Wait => {}
+            Next::Done => {
+                self.workers[thread].finished = true;
+                self.maybe_finish_final();
+            }
+        }
+    }
+
+    fn maybe_finish_final(&mut self) {
+        let idle = |w: &Worker| w.finished && w.current.is_none();
+        if self.phase == Phase::Final && self.workers.iter().all(idle) {
+            self.info("final operations complete".into());
+            self.finish();
+        }
+    }
+
+    // ----- Operations -------------------------------------------------------------------
+
+    fn start_op(&mut self, thread: usize, op: OpSpec) {
+        if self.workers[thread].client.is_none() {
+            let id = self.open_client(Role::Worker(thread));
+            let worker = &mut self.workers[thread];
+            worker.client = Some(self.workload.new_client(thread));
+            worker.client_id = Some(id);
+        }
+        let process = self.workers[thread].process;
+        let mut invoke = Op::new(
+            self.history.len(),
+            self.history_time(),
+            OpType::Invoke,
+            Process::Client(process),
+            op.f,
+            op.value.clone(),
+        );
+        invoke.is_final = op.is_final;
+        let step = self.workers[thread]
+            .client
+            .as_mut()
+            .expect("client opened above")
+            .invoke(&op);
+        self.workers[thread].current = Some(Current {
+            op,
+            invoke_index: self.history.len(),
+        });
+        self.history.push(invoke);
+        self.progress.invoked += 1;
+        self.step(thread, step);
+    }
+
+    fn step(&mut self, thread: usize, step: Step) {
+        match step {
+            Step::Request(body) => {
+                let worker = &self.workers[thread];
+                let client = worker.client_id.clone().expect("an open client");
+                let timeout = self.workload.rpc_timeout();
+                self.request(&client, worker.node, body, timeout);
+            }
+            Step::Complete(completion) => self.complete(thread, completion),
+        }
+    }
+
+    fn worker_replied(&mut self, thread: usize, body: &Value) {
+        let Some(current) = &self.workers[thread].current else {
+            return;
+        };
+        if body.get("type").and_then(Value::as_str) == Some("error") {
+            let completion = self.error_completion(&current.op, body);
+            self.complete(thread, completion);
+            return;
+        }
+        let op = current.op.clone();
+        let client = self.workers[thread].client.as_mut().expect("a client");
+        let step = client.reply(&op, body);
+        self.step(thread, step);
+    }
+
+    fn worker_timed_out(&mut self, thread: usize) {
+        let Some(current) = &self.workers[thread].current else {
+            return;
+        };
+        let op = &current.op;
+        let completion = match self.workload.error_handling() {
+            ErrorHandling::WithErrors { idempotent } if idempotent.contains(&op.f) => {
+                Completion::fail(op.value.clone(), json!("net-timeout"))
+            }
+            ErrorHandling::WithErrors { .. } => {
+                Completion::info(op.value.clone(), json!("net-timeout"))
+            }
+            ErrorHandling::Indeterminate => Completion::exception(
+                op.value.clone(),
+                "timeout: the node did not reply in time".into(),
+            ),
+        };
+        self.complete(thread, completion);
+    }
+
+    /// Maps an error reply to a completion, as Maelstrom's clients do.
+    fn error_completion(&self, op: &OpSpec, body: &Value) -> Completion {
+        let code = body
+            .get("code")
+            .and_then(Value::as_u64)
+            .map(|c| ErrorCode::from_code(c as u32));
+        let text = body.get("text").cloned().unwrap_or(Value::Null);
+        let name = code.map_or("unknown", |c| c.name());
+        let error = json!([name, text]);
+        match self.workload.error_handling() {
+            ErrorHandling::WithErrors { idempotent } => {
+                let definite = code.is_some_and(|c| c.is_definite());
+                if definite || idempotent.contains(&op.f) {
+                    Completion::fail(op.value.clone(), error)
+                } else {
+                    Completion::info(op.value.clone(), error)
+                }
+            }
+            ErrorHandling::Indeterminate => {
+                let mut c =
+                    Completion::exception(op.value.clone(), format!("RPCError: {name} {text}"));
+                c.error = Some(json!(format!("indeterminate: {name} {text}")));
+                c
+            }
+        }
+    }
+
+    fn complete(&mut self, thread: usize, completion: Completion) {
+        let Some(current) = self.workers[thread].current.take() else {
+            return;
+        };
+        let process = self.workers[thread].process;
+        let mut op = Op::new(
+            self.history.len(),
+            self.history_time(),
+            completion.kind,
+            Process::Client(process),
+            current.op.f,
+            completion.value,
+        );
+        op.error = completion.error;
+        op.exception = completion.exception;
+        op.is_final = current.op.is_final;
+        match op.kind {
+            OpType::Ok => self.progress.ok += 1,
+            OpType::Fail => self.progress.fail += 1,
+            _ => self.progress.info += 1,
+        }
+        let invoke = self.history[current.invoke_index].clone();
+        self.workload.observe(thread, &invoke, &op);
+        let indeterminate = op.kind == OpType::Info;
+        self.history.push(op);
+        if indeterminate {
+            self.retire_process(thread);
+        }
+        self.after_completion(thread);
+    }
+
+    /// After an indeterminate operation the thread continues as a new
+    /// process; clients that are not reusable are replaced.
+    fn retire_process(&mut self, thread: usize) {
+        let concurrency = self.workers.len() as u64;
+        let reusable = self.workload.reusable_clients();
+        let worker = &mut self.workers[thread];
+        worker.process += concurrency;
+        if !reusable {
+            worker.client = None;
+            if let Some(id) = worker.client_id.take() {
+                self.close_client(&id);
+            }
+        }
+    }
+
+    fn after_completion(&mut self, thread: usize) {
+        match self.phase {
+            Phase::Main => self.dispatch_main(),
+            Phase::Draining => self.maybe_end_draining(),
+            Phase::Final => {
+                self.dispatch_final(thread);
+                self.maybe_finish_final();
+            }
+            _ => {}
+        }
+    }
+
+    fn history_time(&self) -> Time {
+        self.now.saturating_sub(self.epoch)
+    }
+
+    // ----- Nemesis -------------------------------------------------------------------------
+
+    fn nemesis_step(&mut self) {
+        if self.phase != Phase::Main {
+            return;
+        }
+        let Some(schedule) = &mut self.partitions else {
+            return;
+        };
+        let (op, delay) = schedule.next(&mut self.nemesis_rng);
+        match op {
+            NemesisOp::StartPartition => {
+                let spec = PartitionSpec::random(&mut self.nemesis_rng);
+                self.grudge = spec.grudge(&self.opts.nodes, &mut self.nemesis_rng);
+                let value = json!(["isolated", self.grudge.to_json()]);
+                self.record_nemesis("start-partition", json!(spec.name()), value);
+                self.info(format!(
+                    "partition {}: {}",
+                    spec.name(),
+                    self.grudge.to_json()
+                ));
+            }
+            NemesisOp::StopPartition => self.nemesis_stop(),
+        }
+        self.schedule(delay, Event::Nemesis);
+    }
+
+    fn nemesis_stop(&mut self) {
+        self.grudge = Grudge::default();
+        self.record_nemesis("stop-partition", Value::Null, json!("network-healed"));
+        self.info("network healed".into());
+    }
+
+    /// Nemesis operations are recorded as Jepsen does: two `info` entries.
+    fn record_nemesis(&mut self, f: &str, invoke_value: Value, result: Value) {
+        let time = self.history_time();
+        for value in [invoke_value, result] {
+            let op = Op::new(
+                self.history.len(),
+                time,
+                OpType::Info,
+                Process::Nemesis,
+                f,
+                value,
+            );
+            self.history.push(op);
+        }
+    }
+}
