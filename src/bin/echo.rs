@@ -25,6 +25,6 @@ impl Node for EchoNode {
     }
 }
 
-pub fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
     glomers::run(EchoNode)
 }

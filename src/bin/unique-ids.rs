@@ -42,6 +42,6 @@ impl Node for UniqueIdsNode {
     }
 }
 
-pub fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
     glomers::run(UniqueIdsNode::default())
 }

@@ -24,7 +24,7 @@ use super::random::{self, Rng};
 use super::services::{SERVICE_NAMES, Services};
 use crate::history::{NANOS_PER_MS, Op, OpType, Process, Time};
 use crate::protocol::ErrorCode;
-use crate::workload::{Client, Completion, ErrorHandling, Next, OpSpec, Step, Workload};
+use crate::workload::{Client, Completion, ErrorHandling, Free, Next, OpSpec, Step, Workload};
 
 /// How long a node has to answer `init`.
 const INIT_TIMEOUT: Time = 10_000 * NANOS_PER_MS;
@@ -32,6 +32,8 @@ const INIT_TIMEOUT: Time = 10_000 * NANOS_PER_MS;
 const SETUP_TIMEOUT: Time = 5_000 * NANOS_PER_MS;
 /// The quiet period before the final operations.
 const RECOVERY_WAIT: Time = 10_000 * NANOS_PER_MS;
+/// How many malformed output lines are shown before they are only counted.
+const MAX_BAD_LINE_WARNINGS: u64 = 5;
 
 /// Where the test is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -171,6 +173,9 @@ pub struct Engine {
     journal: Journal,
     services: Services,
     outbox: Vec<Delivery>,
+    loss: f64,
+    duplication: f64,
+    fault_rng: Rng,
     // Clients and workers
     connections: HashMap<String, Connection>,
     next_client: u64,
@@ -239,6 +244,9 @@ impl Engine {
             grudge: Grudge::default(),
             journal,
             outbox: Vec::new(),
+            loss: 0.0,
+            duplication: 0.0,
+            fault_rng: random::stream(seed, "network-faults"),
             connections: HashMap::new(),
             next_client: 0,
             workers,
@@ -257,6 +265,13 @@ impl Engine {
     }
 
     // ----- What hosts call -------------------------------------------------
+
+    /// Makes the network lose or duplicate node-to-node messages with the
+    /// given probabilities (the simulator's extra faults).
+    pub fn set_network_faults(&mut self, loss: f64, duplication: f64) {
+        self.loss = loss.clamp(0.0, 1.0);
+        self.duplication = duplication.clamp(0.0, 1.0);
+    }
 
     /// Sends `init` to every node (from init clients `c0..`).
     pub fn start(&mut self) {
@@ -306,11 +321,18 @@ impl Engine {
             Ok(out) => self.route_node_output(node, out),
             Err(why) => {
                 self.bad_output_lines += 1;
-                let text = String::from_utf8_lossy(&line[..line.len().min(300)]).into_owned();
-                self.warn(format!(
-                    "node {} printed a line that is not a valid message ({why}); skipping it: {text}",
-                    self.opts.nodes[node]
-                ));
+                // Show the first few; a node printing logs to stdout would
+                // otherwise drown everything else.
+                if self.bad_output_lines <= MAX_BAD_LINE_WARNINGS {
+                    let text = String::from_utf8_lossy(&line[..line.len().min(300)]).into_owned();
+                    let node = &self.opts.nodes[node];
+                    self.warn(format!(
+                        "node {node} printed a line that is not a valid message ({why}); skipping it: {text}"
+                    ));
+                }
+                if self.bad_output_lines == MAX_BAD_LINE_WARNINGS {
+                    self.warn("further malformed lines are skipped and only counted (nodes must log to stderr)".into());
+                }
             }
         }
     }
@@ -496,6 +518,16 @@ impl Engine {
                 envelope.body.get()
             );
             self.info(text);
+        }
+        let between_nodes = matches!(self.endpoints.get(&envelope.src), Some(Endpoint::Node(_)))
+            && matches!(self.endpoints.get(&envelope.dest), Some(Endpoint::Node(_)));
+        if between_nodes && self.loss > 0.0 && self.fault_rng.random_bool(self.loss) {
+            self.journal.drop_lost(self.now, &envelope);
+            return;
+        }
+        if between_nodes && self.duplication > 0.0 && self.fault_rng.random_bool(self.duplication) {
+            let again = self.now + self.latency.next(&envelope.src, &envelope.dest);
+            self.schedule_at(again, Event::Deliver(envelope.clone(), again));
         }
         self.schedule_at(deadline, Event::Deliver(envelope, deadline));
     }
@@ -738,7 +770,7 @@ impl Engine {
     }
 
     /// Idle threads, starting after the last one used (round-robin).
-    fn free_threads(&self) -> Vec<usize> {
+    fn free_threads(&self) -> Vec<Free> {
         let n = self.workers.len();
         let start = self.last_thread.wrapping_add(1) % n;
         (0..n)
@@ -746,6 +778,10 @@ impl Engine {
             .filter(|t| {
                 let w = &self.workers[*t];
                 w.current.is_none() && !w.asleep
+            })
+            .map(|thread| Free {
+                thread,
+                process: self.workers[thread].process,
             })
             .collect()
     }

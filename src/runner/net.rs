@@ -178,6 +178,17 @@ pub struct NetStats {
     pub dropped: u64,
     /// Messages addressed to an endpoint that does not exist (any more).
     pub unknown_dest: u64,
+    /// Messages lost by simulated message loss.
+    pub lost: u64,
+}
+
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+
+fn fnv1a(mut h: u64, bytes: &[u8]) -> u64 {
+    for b in bytes {
+        h = (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
 }
 
 impl NetStats {
@@ -209,6 +220,7 @@ impl NetStats {
 pub struct Journal {
     out: Option<BufWriter<File>>,
     pub stats: NetStats,
+    digest: u64,
 }
 
 #[derive(Serialize)]
@@ -230,6 +242,7 @@ impl Journal {
         Journal {
             out: None,
             stats: NetStats::default(),
+            digest: FNV_OFFSET,
         }
     }
 
@@ -238,6 +251,7 @@ impl Journal {
         Ok(Journal {
             out: Some(BufWriter::new(File::create(path)?)),
             stats: NetStats::default(),
+            digest: FNV_OFFSET,
         })
     }
 
@@ -258,6 +272,17 @@ impl Journal {
         self.write(now, "drop", msg, None, None);
     }
 
+    /// A message the network lost (simulated message loss).
+    pub fn drop_lost(&mut self, now: Time, msg: &Envelope) {
+        self.stats.lost += 1;
+        self.write(now, "lost", msg, None, None);
+    }
+
+    /// A digest of every event so far: equal digests mean identical traffic.
+    pub fn digest(&self) -> u64 {
+        self.digest
+    }
+
     /// A message addressed to an endpoint that does not exist.
     pub fn drop_unknown(&mut self, now: Time, msg: &Envelope) {
         self.stats.unknown_dest += 1;
@@ -272,6 +297,9 @@ impl Journal {
         body: Option<&RawValue>,
         deadline: Option<Time>,
     ) {
+        for part in [&time.to_le_bytes()[..], event.as_bytes(), &msg.id.to_le_bytes(), msg.src.as_bytes(), msg.dest.as_bytes(), body.map_or(&b""[..], |b| b.get().as_bytes())] {
+            self.digest = fnv1a(self.digest, part);
+        }
         if let Some(out) = &mut self.out {
             let entry = JournalEntry {
                 time,

@@ -9,7 +9,7 @@ use rand::RngExt;
 use serde_json::{Value, json};
 
 use super::g_set::once_per_thread;
-use super::{
+use super::{Free, 
     Checked, Client, ErrorHandling, Kind, Next, OpSpec, Step, Workload, check_reply,
     complete_or_malformed,
 };
@@ -114,15 +114,15 @@ impl Workload for Broadcast {
         "topology_ok"
     }
 
-    fn next_op(&mut self, free: &[usize], rng: &mut Rng) -> Next {
+    fn next_op(&mut self, free: &[Free], rng: &mut Rng) -> Next {
         if rng.random_bool(0.5) {
             self.next_message += 1;
             Next::Op(
-                free[0],
+                free[0].thread,
                 OpSpec::new("broadcast", json!(self.next_message - 1)),
             )
         } else {
-            Next::Op(free[0], OpSpec::new("read", Value::Null))
+            Next::Op(free[0].thread, OpSpec::new("read", Value::Null))
         }
     }
 

@@ -10,7 +10,7 @@ use rand::RngExt;
 use serde_json::{Value, json};
 
 use super::g_set::once_per_thread;
-use super::{
+use super::{Free, 
     Checked, Client, ErrorHandling, Kind, Next, OpSpec, Step, Workload, check_reply,
     complete_or_malformed,
 };
@@ -66,8 +66,8 @@ impl Workload for Counter {
         ErrorHandling::Indeterminate
     }
 
-    fn next_op(&mut self, free: &[usize], rng: &mut Rng) -> Next {
-        Next::Op(free[0], self.draw(rng))
+    fn next_op(&mut self, free: &[Free], rng: &mut Rng) -> Next {
+        Next::Op(free[0].thread, self.draw(rng))
     }
 
     fn has_final_phase(&self) -> bool {

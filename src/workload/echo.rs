@@ -6,7 +6,7 @@ use rand::RngExt;
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use super::{
+use super::{Free, 
     Checked, Client, ErrorHandling, Kind, Next, OpSpec, Step, Workload, check_reply,
     complete_or_malformed,
 };
@@ -27,9 +27,9 @@ impl Workload for Echo {
         ErrorHandling::WithErrors { idempotent: &[] }
     }
 
-    fn next_op(&mut self, free: &[usize], rng: &mut Rng) -> Next {
+    fn next_op(&mut self, free: &[Free], rng: &mut Rng) -> Next {
         let text = format!("Please echo {}", rng.random_range(0..128));
-        Next::Op(free[0], OpSpec::new("echo", json!(text)))
+        Next::Op(free[0].thread, OpSpec::new("echo", json!(text)))
     }
 
     fn new_client(&self, _thread: usize) -> Box<dyn Client> {

@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 
-use super::{
+use super::{Free, 
     Checked, Client, ErrorHandling, Kind, Next, OpSpec, Step, Workload, check_reply,
     complete_or_malformed,
 };
@@ -30,12 +30,12 @@ impl Workload for GSet {
         ErrorHandling::Indeterminate
     }
 
-    fn next_op(&mut self, free: &[usize], rng: &mut Rng) -> Next {
+    fn next_op(&mut self, free: &[Free], rng: &mut Rng) -> Next {
         if rng.random_bool(0.5) {
             self.next_element += 1;
-            Next::Op(free[0], OpSpec::new("add", json!(self.next_element - 1)))
+            Next::Op(free[0].thread, OpSpec::new("add", json!(self.next_element - 1)))
         } else {
-            Next::Op(free[0], OpSpec::new("read", Value::Null))
+            Next::Op(free[0].thread, OpSpec::new("read", Value::Null))
         }
     }
 

@@ -45,6 +45,14 @@ impl OpSpec {
     }
 }
 
+/// A worker thread that is free to run an operation, with its current
+/// process id (which changes after every indeterminate operation).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Free {
+    pub thread: usize,
+    pub process: u64,
+}
+
 /// What a generator wants next.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Next {
@@ -182,8 +190,8 @@ pub trait Workload: Send {
     }
 
     /// The next main-phase operation, for one of the `free` threads (listed
-    /// in the order they should be preferred).
-    fn next_op(&mut self, free: &[usize], rng: &mut Rng) -> Next;
+    /// in the order they should be preferred; never empty).
+    fn next_op(&mut self, free: &[Free], rng: &mut Rng) -> Next;
 
     /// Whether there is a final phase (heal, wait 10 s, final operations).
     fn has_final_phase(&self) -> bool {

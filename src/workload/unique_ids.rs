@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use super::{
+use super::{Free, 
     Checked, Client, ErrorHandling, Kind, Next, OpSpec, Step, Workload, check_reply,
     complete_or_malformed,
 };
@@ -28,8 +28,8 @@ impl Workload for UniqueIds {
         true
     }
 
-    fn next_op(&mut self, free: &[usize], _rng: &mut Rng) -> Next {
-        Next::Op(free[0], OpSpec::new("generate", Value::Null))
+    fn next_op(&mut self, free: &[Free], _rng: &mut Rng) -> Next {
+        Next::Op(free[0].thread, OpSpec::new("generate", Value::Null))
     }
 
     fn new_client(&self, _thread: usize) -> Box<dyn Client> {

@@ -1,0 +1,36 @@
+//! The challenge binaries' nodes, compiled into the library as well, so the
+//! simulator and the tests run exactly the code of `src/bin/<challenge>.rs`
+//! (the file a user reads and copies) in-process.
+
+use crate::runner::TestOptions;
+use crate::runner::options::WorkloadName;
+use crate::sim::Simulation;
+
+#[allow(dead_code)]
+#[path = "bin/echo.rs"]
+pub mod echo;
+
+#[allow(dead_code)]
+#[path = "bin/unique-ids.rs"]
+pub mod unique_ids;
+
+/// The names of the built-in solutions, for `glomers sim --solution`.
+pub const NAMES: [&str; 2] = ["echo", "unique-ids"];
+
+/// The solution that solves a workload, if there is one.
+pub fn for_workload(workload: WorkloadName) -> Option<&'static str> {
+    match workload {
+        WorkloadName::Echo => Some("echo"),
+        WorkloadName::UniqueIds => Some("unique-ids"),
+        _ => None,
+    }
+}
+
+/// A simulation of `opts` running the named solution on every node.
+pub fn simulation(solution: &str, opts: TestOptions) -> Option<Simulation> {
+    Some(match solution {
+        "echo" => Simulation::new(opts, || echo::EchoNode),
+        "unique-ids" => Simulation::new(opts, unique_ids::UniqueIdsNode::default),
+        _ => return None,
+    })
+}
