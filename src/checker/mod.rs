@@ -2,6 +2,8 @@
 //! them. Each returns a serialisable result whose `valid?` field is a
 //! [`Validity`]; `results.json` is their composition.
 
+pub mod linearizable;
+
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// A checker's verdict: valid, invalid, or unknown (the analysis could not

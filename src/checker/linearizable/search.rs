@@ -1,0 +1,477 @@
+//! Wing & Gong's linearizability search with Lowe's memoisation, in the
+//! shape Knossos's `wgl` and Porcupine use (after Horn & Kroening):
+//!
+//! - every operation has a call entry and a return entry in a doubly linked
+//!   list ordered as the history; crashed (`info`) operations' returns are
+//!   moved to the end, since they may take effect at any later time;
+//! - walking the list from its head, a call whose operation the model
+//!   accepts is *linearized*: pushed on a stack and lifted out of the list
+//!   with its return, and the walk restarts; meeting the return of an ok
+//!   operation whose call is still in the list is a dead end: the last
+//!   linearized call is put back and the walk resumes after it;
+//! - a configuration (set of linearized operations, model state) is only
+//!   explored once: the cache remembers every one reached.
+//!
+//! Entry ids number ok operations first, in completion order, then crashed
+//! ones, so "every id below n is linearized" measures progress through the
+//! operations that must happen; the failure witness is built from it.
+
+use std::collections::HashSet;
+use std::hash::{BuildHasherDefault, Hash, Hasher};
+use std::time::Instant;
+
+use super::model::Model;
+
+/// One operation as the search sees it.
+#[derive(Debug, Clone)]
+pub(crate) struct Call<O> {
+    /// Position of the invocation in the history.
+    pub invoke: usize,
+    /// Position of the ok completion, or `None` for a crashed operation.
+    pub complete: Option<usize>,
+    /// What the operation does, for the model.
+    pub op: O,
+}
+
+/// Limits past which the search gives up with an unknown verdict.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Budget {
+    pub deadline: Instant,
+    pub max_configurations: usize,
+}
+
+/// The verdict of one search.
+#[derive(Debug)]
+pub(crate) enum Outcome<S> {
+    Linearizable,
+    NotLinearizable(Stuck<S>),
+    /// The budget ran out; the string says which part and how far it got.
+    GaveUp(String),
+}
+
+/// Where a failed search got stuck. Operations are the caller's indices
+/// into the slice of [`Call`]s.
+#[derive(Debug)]
+pub(crate) struct Stuck<S> {
+    /// The first ok operation (in completion order) that no configuration
+    /// could linearize after all the ok operations completed before it.
+    pub op: usize,
+    /// The ok operation completed just before `op`, if any.
+    pub previous_ok: Option<usize>,
+    /// Distinct model states of the configurations that got that far.
+    pub states: Vec<S>,
+    /// One such configuration's operations, in the order it placed them.
+    pub path: Vec<usize>,
+}
+
+/// A search's verdict and how many configurations it explored.
+#[derive(Debug)]
+pub(crate) struct SearchResult<S> {
+    pub outcome: Outcome<S>,
+    pub configurations: usize,
+}
+
+/// Checks `calls` against `model`. Calls may come in any order.
+pub(crate) fn search<M: Model>(
+    model: &M,
+    calls: &[Call<M::Op>],
+    budget: &Budget,
+) -> SearchResult<M::State> {
+    let mut search = Search::new(model, calls);
+    let outcome = search.run(budget);
+    SearchResult {
+        outcome,
+        configurations: search.cache.len(),
+    }
+}
+
+/// How often (in loop iterations) the clock is read.
+const CLOCK_EVERY: u64 = 1 << 10;
+
+struct Search<'a, M: Model> {
+    model: &'a M,
+    calls: &'a [Call<M::Op>],
+    /// Entry id → index into `calls`.
+    by_entry: Vec<usize>,
+    /// Entry ids below this are ok operations.
+    ok_count: usize,
+    list: EntryList,
+    linearized: Bitset,
+    cache: HashSet<Config<M::State>, BuildHasherDefault<FoldHasher>>,
+    /// Linearized entry ids with the model state before each.
+    stack: Vec<(usize, M::State)>,
+    furthest: Furthest,
+}
+
+/// The deepest progress seen, kept for the failure witness.
+#[derive(Debug, Default)]
+struct Furthest {
+    /// Ok entry ids below this were all linearized together at some point.
+    progress: usize,
+    /// The stack's entry ids when that progress was first reached.
+    path: Vec<usize>,
+    /// Length of the stack prefix still equal to `path`: copying only the
+    /// changed suffix keeps snapshots cheap.
+    unchanged: usize,
+}
+
+impl<'a, M: Model> Search<'a, M> {
+    fn new(model: &'a M, calls: &'a [Call<M::Op>]) -> Self {
+        let by_entry = entry_order(calls);
+        let ok_count = calls.iter().filter(|c| c.complete.is_some()).count();
+        let list = EntryList::new(calls, &by_entry);
+        let linearized = Bitset::new(calls.len());
+        let mut cache: HashSet<_, _> = Default::default();
+        cache.insert(Config::new(&linearized, model.init()));
+        Search {
+            model,
+            calls,
+            by_entry,
+            ok_count,
+            list,
+            linearized,
+            cache,
+            stack: Vec::new(),
+            furthest: Furthest::default(),
+        }
+    }
+
+    fn run(&mut self, budget: &Budget) -> Outcome<M::State> {
+        let mut state = self.model.init();
+        let mut node = self.list.first();
+        let mut steps: u64 = 0;
+        loop {
+            if let Some(reason) = self.exhausted(budget, steps) {
+                return Outcome::GaveUp(reason);
+            }
+            steps += 1;
+            let Some(current) = node else {
+                return Outcome::Linearizable;
+            };
+            match EntryList::kind(current) {
+                Entry::Call(entry) => {
+                    let op = &self.calls[self.by_entry[entry]].op;
+                    match self.model.step(&state, op) {
+                        Some(next) if self.remember(entry, &next) => {
+                            self.stack
+                                .push((entry, std::mem::replace(&mut state, next)));
+                            self.list.lift(entry);
+                            self.note_progress();
+                            node = self.list.first();
+                        }
+                        _ => node = self.list.next(current),
+                    }
+                }
+                // Every ok operation is linearized: the crashed ones still
+                // in the list simply never happened.
+                Entry::Return(entry) if entry >= self.ok_count => {
+                    return Outcome::Linearizable;
+                }
+                // An ok operation returned before we could place its call.
+                Entry::Return(_) => match self.stack.pop() {
+                    None => return Outcome::NotLinearizable(self.stuck()),
+                    Some((entry, previous)) => {
+                        state = previous;
+                        self.linearized.clear(entry);
+                        self.list.unlift(entry);
+                        let len = self.stack.len();
+                        self.furthest.unchanged = self.furthest.unchanged.min(len);
+                        node = self.list.next(EntryList::call_node(entry));
+                    }
+                },
+            }
+        }
+    }
+
+    /// Marks `entry` linearized if that leads to a new configuration.
+    fn remember(&mut self, entry: usize, state: &M::State) -> bool {
+        self.linearized.set(entry);
+        let new = self
+            .cache
+            .insert(Config::new(&self.linearized, state.clone()));
+        if !new {
+            self.linearized.clear(entry);
+        }
+        new
+    }
+
+    /// Why the search must stop now, if it must.
+    fn exhausted(&self, budget: &Budget, steps: u64) -> Option<String> {
+        let why = if self.cache.len() > budget.max_configurations {
+            format!(
+                "cache limit of {} configurations reached",
+                budget.max_configurations
+            )
+        } else if steps.is_multiple_of(CLOCK_EVERY) && Instant::now() >= budget.deadline {
+            "time limit reached".to_string()
+        } else {
+            return None;
+        };
+        Some(format!(
+            "gave up ({why}) after exploring {} configurations; at best {} of {} ok operations were linearized",
+            self.cache.len(),
+            self.furthest.progress,
+            self.ok_count
+        ))
+    }
+
+    fn note_progress(&mut self) {
+        let progress = self.linearized.first_clear().min(self.ok_count);
+        let furthest = &mut self.furthest;
+        if progress > furthest.progress {
+            furthest.progress = progress;
+            furthest.path.truncate(furthest.unchanged);
+            let changed = &self.stack[furthest.unchanged..];
+            furthest
+                .path
+                .extend(changed.iter().map(|(entry, _)| *entry));
+            furthest.unchanged = self.stack.len();
+        }
+    }
+
+    /// The witness, once the search has exhausted every configuration.
+    fn stuck(&self) -> Stuck<M::State> {
+        let progress = self.furthest.progress;
+        // The configurations that linearized every ok operation before the
+        // stuck one; none could place it, whatever else they placed.
+        let mut states: Vec<M::State> = Vec::new();
+        for config in &self.cache {
+            if config.first_clear() >= progress && !states.contains(&config.state) {
+                states.push(config.state.clone());
+            }
+        }
+        Stuck {
+            op: self.by_entry[progress],
+            previous_ok: progress.checked_sub(1).map(|e| self.by_entry[e]),
+            states,
+            path: self
+                .furthest
+                .path
+                .iter()
+                .map(|&e| self.by_entry[e])
+                .collect(),
+        }
+    }
+}
+
+/// Entry ids → call indices: ok operations by completion, then crashed ones
+/// by invocation.
+fn entry_order<O>(calls: &[Call<O>]) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..calls.len()).collect();
+    order.sort_by_key(|&i| match calls[i].complete {
+        Some(complete) => (0, complete),
+        None => (1, calls[i].invoke),
+    });
+    order
+}
+
+/// A list entry: the call or the return of the operation with that entry id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Entry {
+    Call(usize),
+    Return(usize),
+}
+
+/// The history as a doubly linked list over arrays, for O(1) lift and
+/// unlift. Node 0 is the head sentinel; entry `e` owns nodes `2e + 1` (its
+/// call) and `2e + 2` (its return).
+#[derive(Debug)]
+struct EntryList {
+    next: Vec<u32>,
+    prev: Vec<u32>,
+}
+
+const NIL: u32 = u32::MAX;
+
+impl EntryList {
+    fn new<O>(calls: &[Call<O>], by_entry: &[usize]) -> EntryList {
+        // (history position, node); crashed returns sort after everything.
+        let mut events = Vec::with_capacity(2 * calls.len());
+        for (entry, &i) in by_entry.iter().enumerate() {
+            let call = &calls[i];
+            events.push((call.invoke, Self::call_node(entry)));
+            let end = call.complete.unwrap_or(usize::MAX);
+            events.push((end, Self::call_node(entry) + 1));
+        }
+        events.sort_unstable();
+        let len = 2 * calls.len() + 1;
+        let mut list = EntryList {
+            next: vec![NIL; len],
+            prev: vec![NIL; len],
+        };
+        let mut last = 0;
+        for (_, node) in events {
+            list.next[last as usize] = node;
+            list.prev[node as usize] = last;
+            last = node;
+        }
+        list
+    }
+
+    fn call_node(entry: usize) -> u32 {
+        (2 * entry + 1) as u32
+    }
+
+    fn kind(node: u32) -> Entry {
+        let entry = (node as usize - 1) / 2;
+        if node % 2 == 1 {
+            Entry::Call(entry)
+        } else {
+            Entry::Return(entry)
+        }
+    }
+
+    fn first(&self) -> Option<u32> {
+        self.next(0)
+    }
+
+    fn next(&self, node: u32) -> Option<u32> {
+        Some(self.next[node as usize]).filter(|&n| n != NIL)
+    }
+
+    /// Removes an entry's call and return.
+    fn lift(&mut self, entry: usize) {
+        let call = Self::call_node(entry);
+        self.unlink(call);
+        self.unlink(call + 1);
+    }
+
+    /// Undoes the last `lift` (lifts are undone in reverse order).
+    fn unlift(&mut self, entry: usize) {
+        let call = Self::call_node(entry);
+        self.relink(call + 1);
+        self.relink(call);
+    }
+
+    fn unlink(&mut self, node: u32) {
+        let (prev, next) = (self.prev[node as usize], self.next[node as usize]);
+        self.next[prev as usize] = next;
+        if next != NIL {
+            self.prev[next as usize] = prev;
+        }
+    }
+
+    /// Puts back an unlinked node; its own links still name its neighbours.
+    fn relink(&mut self, node: u32) {
+        let (prev, next) = (self.prev[node as usize], self.next[node as usize]);
+        self.next[prev as usize] = node;
+        if next != NIL {
+            self.prev[next as usize] = node;
+        }
+    }
+}
+
+/// A set of entry ids with an incrementally maintained Zobrist hash (the
+/// XOR of a fixed random word per member), so hashing a configuration costs
+/// O(1) instead of a pass over the words.
+#[derive(Debug, Clone)]
+struct Bitset {
+    words: Vec<u64>,
+    hash: u64,
+}
+
+impl Bitset {
+    fn new(bits: usize) -> Bitset {
+        Bitset {
+            words: vec![0; bits.div_ceil(64)],
+            hash: 0,
+        }
+    }
+
+    fn set(&mut self, i: usize) {
+        debug_assert!(self.words[i / 64] & (1 << (i % 64)) == 0);
+        self.words[i / 64] |= 1 << (i % 64);
+        self.hash ^= zobrist(i);
+    }
+
+    fn clear(&mut self, i: usize) {
+        debug_assert!(self.words[i / 64] & (1 << (i % 64)) != 0);
+        self.words[i / 64] &= !(1 << (i % 64));
+        self.hash ^= zobrist(i);
+    }
+
+    fn first_clear(&self) -> usize {
+        first_clear(&self.words)
+    }
+}
+
+fn first_clear(words: &[u64]) -> usize {
+    match words.iter().position(|&w| w != u64::MAX) {
+        Some(i) => 64 * i + words[i].trailing_ones() as usize,
+        None => 64 * words.len(),
+    }
+}
+
+/// SplitMix64's finaliser: a fixed pseudo-random word per entry id.
+fn zobrist(i: usize) -> u64 {
+    let mut z = (i as u64)
+        .wrapping_add(1)
+        .wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// A cached configuration: linearized set and model state. The hash is
+/// computed once, from the bitset's Zobrist hash and the state.
+#[derive(Debug)]
+struct Config<S> {
+    words: Box<[u64]>,
+    state: S,
+    hash: u64,
+}
+
+impl<S: Hash> Config<S> {
+    fn new(linearized: &Bitset, state: S) -> Config<S> {
+        let mut hasher = FoldHasher::default();
+        state.hash(&mut hasher);
+        Config {
+            words: linearized.words.clone().into_boxed_slice(),
+            hash: linearized.hash ^ hasher.finish(),
+            state,
+        }
+    }
+
+    fn first_clear(&self) -> usize {
+        first_clear(&self.words)
+    }
+}
+
+impl<S> Hash for Config<S> {
+    fn hash<H: Hasher>(&self, hasher: &mut H) {
+        hasher.write_u64(self.hash);
+    }
+}
+
+impl<S: Eq> PartialEq for Config<S> {
+    fn eq(&self, other: &Self) -> bool {
+        self.hash == other.hash && self.state == other.state && self.words == other.words
+    }
+}
+
+impl<S: Eq> Eq for Config<S> {}
+
+/// A small multiply-rotate hasher (in the style of FxHash): configurations
+/// arrive pre-hashed and states are a few integers, so SipHash's
+/// flood resistance would only cost time.
+#[derive(Debug, Default)]
+struct FoldHasher(u64);
+
+impl Hasher for FoldHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.write_u64(u64::from_le_bytes(word));
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x51_7C_C1_B7_27_22_0A_95);
+    }
+
+    fn finish(&self) -> u64 {
+        // Fold the high bits down: hashbrown picks buckets from low bits.
+        self.0 ^ (self.0 >> 32)
+    }
+}

@@ -1,0 +1,853 @@
+//! Hand-made histories with known verdicts, and a differential test against
+//! a brute-force checker on small random histories.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use rand::rngs::Xoshiro256PlusPlus;
+use rand::{RngExt, SeedableRng};
+use serde_json::{Value, json};
+
+use super::model::Model;
+use super::search::{Budget, Call, Outcome, search};
+use super::*;
+use crate::checker::Validity;
+use crate::history::{History, Op, OpType, Process};
+
+// ---------------------------------------------------------------------------
+// Helpers
+
+/// A history from `(process, type, f, value)` events; time = position.
+fn history(events: &[(u64, &str, &str, Value)]) -> History {
+    let ops = events
+        .iter()
+        .enumerate()
+        .map(|(i, (process, kind, f, value))| {
+            let kind = serde_json::from_value(json!(kind)).expect("op type");
+            Op::new(
+                i,
+                i as u64,
+                kind,
+                Process::Client(*process),
+                f,
+                value.clone(),
+            )
+        })
+        .collect();
+    History::new(ops)
+}
+
+fn run(h: &History) -> LinearizabilityReport {
+    check(h, &Options::default())
+}
+
+fn verdict(h: &History) -> Validity {
+    run(h).validity()
+}
+
+fn only_key(report: &LinearizabilityReport) -> &KeyReport {
+    assert_eq!(report.results.len(), 1);
+    &report.results[0].1
+}
+
+// ---------------------------------------------------------------------------
+// Hand-made histories
+
+#[test]
+fn sequential_ok_ops_are_linearizable() {
+    let h = history(&[
+        (0, "invoke", "write", json!([0, 1])),
+        (0, "ok", "write", json!([0, 1])),
+        (1, "invoke", "read", json!([0, null])),
+        (1, "ok", "read", json!([0, 1])),
+        (0, "invoke", "cas", json!([0, [1, 2]])),
+        (0, "ok", "cas", json!([0, [1, 2]])),
+        (1, "invoke", "read", json!([0, null])),
+        (1, "ok", "read", json!([0, 2])),
+    ]);
+    let report = run(&h);
+    assert_eq!(report.validity(), Validity::Valid);
+    assert_eq!(report.op_count, 4);
+    assert_eq!(report.key_count, 1);
+    assert!(report.failures.is_empty());
+}
+
+#[test]
+fn empty_history_is_valid() {
+    let report = run(&History::default());
+    assert_eq!(report.validity(), Validity::Valid);
+    assert_eq!(report.key_count, 0);
+}
+
+#[test]
+fn a_read_concurrent_with_a_write_may_see_either_value() {
+    for (seen, expected) in [
+        (1, Validity::Valid),
+        (2, Validity::Valid),
+        (3, Validity::Invalid),
+    ] {
+        let h = history(&[
+            (0, "invoke", "write", json!([0, 1])),
+            (0, "ok", "write", json!([0, 1])),
+            (1, "invoke", "read", json!([0, null])),
+            (0, "invoke", "write", json!([0, 2])),
+            (0, "ok", "write", json!([0, 2])),
+            (1, "ok", "read", json!([0, seen])),
+        ]);
+        assert_eq!(verdict(&h), expected, "read {seen}");
+    }
+}
+
+#[test]
+fn concurrent_writes_may_take_effect_in_either_order() {
+    for last in [1, 2] {
+        let h = history(&[
+            (0, "invoke", "write", json!([0, 1])),
+            (1, "invoke", "write", json!([0, 2])),
+            (0, "ok", "write", json!([0, 1])),
+            (1, "ok", "write", json!([0, 2])),
+            (2, "invoke", "read", json!([0, null])),
+            (2, "ok", "read", json!([0, last])),
+        ]);
+        assert_eq!(verdict(&h), Validity::Valid, "read {last}");
+    }
+}
+
+#[test]
+fn a_stale_read_is_invalid_and_the_witness_names_it() {
+    let h = history(&[
+        (0, "invoke", "write", json!([0, 1])),
+        (0, "ok", "write", json!([0, 1])),
+        (1, "invoke", "write", json!([0, 2])),
+        (1, "ok", "write", json!([0, 2])),
+        (2, "invoke", "read", json!([0, null])),
+        (2, "ok", "read", json!([0, 1])),
+    ]);
+    let report = run(&h);
+    assert_eq!(report.validity(), Validity::Invalid);
+    assert_eq!(report.failures, vec![json!(0)]);
+    let witness = only_key(&report).witness.as_ref().expect("witness");
+    assert_eq!(witness.op.invoke.index, 4);
+    assert_eq!(witness.op.complete.as_ref().unwrap().index, 5);
+    assert_eq!(witness.previous_ok.as_ref().unwrap().invoke.index, 2);
+    assert_eq!(witness.linearized, vec![0, 2]);
+    assert!(witness.concurrent.is_empty());
+    assert_eq!(witness.final_states.len(), 1);
+    assert_eq!(witness.final_states[0].model, json!(2));
+    assert_eq!(
+        witness.final_states[0].why,
+        "can't read 1 from a register holding 2"
+    );
+    assert!(
+        witness.explanation.contains("read [0,1]"),
+        "{}",
+        witness.explanation
+    );
+}
+
+#[test]
+fn the_witness_lists_concurrent_ops_and_every_final_state() {
+    // Writes of 1 and 2 overlap the read of 3; a crashed write of 4 too.
+    let h = history(&[
+        (0, "invoke", "write", json!([0, 1])),
+        (1, "invoke", "write", json!([0, 2])),
+        (3, "invoke", "write", json!([0, 4])),
+        (3, "info", "write", json!([0, 4])),
+        (2, "invoke", "read", json!([0, null])),
+        (0, "ok", "write", json!([0, 1])),
+        (1, "ok", "write", json!([0, 2])),
+        (2, "ok", "read", json!([0, 3])),
+    ]);
+    let report = run(&h);
+    let witness = only_key(&report).witness.as_ref().expect("witness");
+    assert_eq!(witness.op.invoke.index, 4);
+    let concurrent: Vec<usize> = witness.concurrent.iter().map(|p| p.invoke.index).collect();
+    assert_eq!(concurrent, vec![0, 1, 2]);
+    let states: Vec<&Value> = witness.final_states.iter().map(|s| &s.model).collect();
+    assert_eq!(states, vec![&json!(1), &json!(2), &json!(4)]);
+}
+
+#[test]
+fn a_crashed_write_may_have_happened() {
+    for completion in ["info", "never"] {
+        let mut events = vec![
+            (0, "invoke", "write", json!([0, 1])),
+            (0, "ok", "write", json!([0, 1])),
+            (1, "invoke", "write", json!([0, 2])),
+        ];
+        if completion == "info" {
+            events.push((1, "info", "write", json!([0, 2])));
+        }
+        events.push((2, "invoke", "read", json!([0, null])));
+        events.push((2, "ok", "read", json!([0, 2])));
+        assert_eq!(verdict(&history(&events)), Validity::Valid, "{completion}");
+    }
+}
+
+#[test]
+fn a_crashed_write_may_never_happen_or_happen_late() {
+    let h = history(&[
+        (0, "invoke", "write", json!([0, 1])),
+        (0, "ok", "write", json!([0, 1])),
+        (1, "invoke", "write", json!([0, 2])),
+        (1, "info", "write", json!([0, 2])),
+        (2, "invoke", "read", json!([0, null])),
+        (2, "ok", "read", json!([0, 1])),
+        (2, "invoke", "read", json!([0, null])),
+        (2, "ok", "read", json!([0, 2])),
+    ]);
+    assert_eq!(verdict(&h), Validity::Valid);
+}
+
+#[test]
+fn a_crashed_write_happens_at_most_once() {
+    let h = history(&[
+        (0, "invoke", "write", json!([0, 1])),
+        (0, "ok", "write", json!([0, 1])),
+        (1, "invoke", "write", json!([0, 2])),
+        (1, "info", "write", json!([0, 2])),
+        (2, "invoke", "read", json!([0, null])),
+        (2, "ok", "read", json!([0, 2])),
+        (0, "invoke", "write", json!([0, 1])),
+        (0, "ok", "write", json!([0, 1])),
+        (2, "invoke", "read", json!([0, null])),
+        (2, "ok", "read", json!([0, 2])),
+    ]);
+    assert_eq!(verdict(&h), Validity::Invalid);
+}
+
+#[test]
+fn a_crashed_write_cannot_take_effect_before_its_invocation() {
+    let h = history(&[
+        (2, "invoke", "read", json!([0, null])),
+        (2, "ok", "read", json!([0, 2])),
+        (1, "invoke", "write", json!([0, 2])),
+        (1, "info", "write", json!([0, 2])),
+    ]);
+    assert_eq!(verdict(&h), Validity::Invalid);
+}
+
+#[test]
+fn cas_chains_follow_the_register() {
+    let chain = [
+        (0, "invoke", "write", json!([0, 0])),
+        (0, "ok", "write", json!([0, 0])),
+        (1, "invoke", "cas", json!([0, [0, 1]])),
+        (1, "ok", "cas", json!([0, [0, 1]])),
+        (0, "invoke", "cas", json!([0, [1, 2]])),
+        (0, "ok", "cas", json!([0, [1, 2]])),
+        (2, "invoke", "read", json!([0, null])),
+        (2, "ok", "read", json!([0, 2])),
+    ];
+    assert_eq!(verdict(&history(&chain)), Validity::Valid);
+    let mut broken = chain.to_vec();
+    broken.push((1, "invoke", "cas", json!([0, [0, 3]])));
+    broken.push((1, "ok", "cas", json!([0, [0, 3]])));
+    let report = run(&history(&broken));
+    assert_eq!(report.validity(), Validity::Invalid);
+    let witness = only_key(&report).witness.as_ref().unwrap();
+    assert_eq!(
+        witness.final_states[0].why,
+        "can't cas from 0 to 3 on a register holding 2"
+    );
+}
+
+#[test]
+fn a_crashed_cas_takes_effect_only_if_it_matches() {
+    let prefix = [
+        (0, "invoke", "write", json!([0, 0])),
+        (0, "ok", "write", json!([0, 0])),
+        (1, "invoke", "cas", json!([0, [0, 1]])),
+        (1, "info", "cas", json!([0, [0, 1]])),
+    ];
+    let read = |v: u64| {
+        [
+            (2, "invoke", "read", json!([0, null])),
+            (2, "ok", "read", json!([0, v])),
+        ]
+    };
+    let with_reads = |vs: &[u64]| {
+        let mut events = prefix.to_vec();
+        vs.iter().for_each(|&v| events.extend(read(v)));
+        history(&events)
+    };
+    assert_eq!(verdict(&with_reads(&[1])), Validity::Valid);
+    assert_eq!(verdict(&with_reads(&[0, 1])), Validity::Valid);
+    assert_eq!(verdict(&with_reads(&[1, 0])), Validity::Invalid);
+    // From 2 the crashed cas cannot apply, so 1 is unreachable.
+    let mut events = prefix.to_vec();
+    events.splice(
+        0..2,
+        [
+            (0, "invoke", "write", json!([0, 2])),
+            (0, "ok", "write", json!([0, 2])),
+        ],
+    );
+    events.extend(read(1));
+    assert_eq!(verdict(&history(&events)), Validity::Invalid);
+}
+
+#[test]
+fn failed_ops_and_crashed_reads_are_ignored() {
+    let h = history(&[
+        (0, "invoke", "write", json!([0, 1])),
+        (0, "ok", "write", json!([0, 1])),
+        (1, "invoke", "write", json!([0, 2])),
+        (1, "fail", "write", json!([0, 2])),
+        (1, "invoke", "cas", json!([0, [7, 8]])),
+        (1, "fail", "cas", json!([0, [7, 8]])),
+        (2, "invoke", "read", json!([0, null])),
+        (2, "info", "read", json!([0, null])),
+        (3, "invoke", "read", json!([0, null])),
+        (3, "ok", "read", json!([0, 1])),
+        (4, "invoke", "read", json!([0, null])),
+    ]);
+    let report = run(&h);
+    assert_eq!(report.validity(), Validity::Valid);
+    let key = only_key(&report);
+    assert_eq!((key.ops, key.crashed, key.ignored), (2, 0, 4));
+}
+
+#[test]
+fn a_read_of_null_is_accepted_in_any_state() {
+    let h = history(&[
+        (0, "invoke", "read", json!([0, null])),
+        (0, "ok", "read", json!([0, null])),
+        (0, "invoke", "write", json!([0, 1])),
+        (0, "ok", "write", json!([0, 1])),
+        (0, "invoke", "read", json!([0, null])),
+        (0, "ok", "read", json!([0, null])),
+    ]);
+    assert_eq!(verdict(&h), Validity::Valid);
+}
+
+#[test]
+fn a_read_before_any_write_must_see_null() {
+    let h = history(&[
+        (0, "invoke", "read", json!([0, null])),
+        (0, "ok", "read", json!([0, 1])),
+        (0, "invoke", "write", json!([0, 1])),
+        (0, "ok", "write", json!([0, 1])),
+    ]);
+    let report = run(&h);
+    assert_eq!(report.validity(), Validity::Invalid);
+    let witness = only_key(&report).witness.as_ref().unwrap();
+    assert!(witness.previous_ok.is_none());
+    assert!(witness.linearized.is_empty());
+    assert_eq!(witness.final_states[0].model, Value::Null);
+}
+
+#[test]
+fn keys_are_independent_and_only_the_bad_one_fails() {
+    let h = history(&[
+        (0, "invoke", "write", json!([1, 1])),
+        (0, "ok", "write", json!([1, 1])),
+        (1, "invoke", "write", json!([0, 3])),
+        (1, "ok", "write", json!([0, 3])),
+        (0, "invoke", "read", json!([1, null])),
+        (0, "ok", "read", json!([1, 3])),
+        (1, "invoke", "read", json!([0, null])),
+        (1, "ok", "read", json!([0, 3])),
+        (2, "invoke", "write", json!([10, 0])),
+        (2, "ok", "write", json!([10, 0])),
+    ]);
+    let report = run(&h);
+    assert_eq!(report.validity(), Validity::Invalid);
+    assert_eq!(report.failures, vec![json!(1)]);
+    let keys: Vec<&Value> = report.results.iter().map(|(k, _)| k).collect();
+    assert_eq!(keys, vec![&json!(0), &json!(1), &json!(10)]);
+    let text = serde_json::to_value(&report).unwrap();
+    assert_eq!(text["valid?"], json!(false));
+    assert_eq!(text["failures"], json!([1]));
+    assert_eq!(text["results"]["0"]["valid?"], json!(true));
+    assert_eq!(text["results"]["1"]["valid?"], json!(false));
+    assert_eq!(text["results"]["1"]["op"]["invoke"]["index"], json!(4));
+    assert_eq!(text["results"]["1"]["final-states"][0]["model"], json!(1));
+}
+
+#[test]
+fn nemesis_ops_are_ignored_and_malformed_ops_make_it_unknown() {
+    let mut ops = history(&[
+        (0, "invoke", "write", json!([0, 1])),
+        (0, "ok", "write", json!([0, 1])),
+    ])
+    .into_ops();
+    ops.insert(
+        1,
+        Op::new(
+            0,
+            0,
+            OpType::Info,
+            Process::Nemesis,
+            "start-partition",
+            json!("majority"),
+        ),
+    );
+    assert_eq!(verdict(&History::new(ops.clone())), Validity::Valid);
+    ops.push(Op::new(
+        0,
+        9,
+        OpType::Invoke,
+        Process::Client(5),
+        "write",
+        json!(3),
+    ));
+    ops.push(Op::new(
+        0,
+        9,
+        OpType::Ok,
+        Process::Client(5),
+        "write",
+        json!(3),
+    ));
+    let report = run(&History::new(ops));
+    assert_eq!(report.validity(), Validity::Unknown);
+    assert_eq!(
+        report.errors,
+        vec!["op 3: value 3 is not [key, argument]".to_string()]
+    );
+}
+
+#[test]
+fn real_time_order_comes_from_positions_not_timestamps() {
+    let mut ops = history(&[
+        (0, "invoke", "write", json!([0, 1])),
+        (0, "ok", "write", json!([0, 1])),
+        (1, "invoke", "write", json!([0, 2])),
+        (1, "ok", "write", json!([0, 2])),
+        (2, "invoke", "read", json!([0, null])),
+        (2, "ok", "read", json!([0, 1])),
+    ])
+    .into_ops();
+    ops.iter_mut().for_each(|op| op.time = 7);
+    assert_eq!(verdict(&History::new(ops)), Validity::Invalid);
+}
+
+#[test]
+fn a_tiny_budget_gives_an_unknown_verdict() {
+    let h = history(&[
+        (0, "invoke", "write", json!([0, 1])),
+        (1, "invoke", "write", json!([0, 2])),
+        (0, "ok", "write", json!([0, 1])),
+        (1, "ok", "write", json!([0, 2])),
+        (2, "invoke", "read", json!([0, null])),
+        (2, "ok", "read", json!([0, 2])),
+    ]);
+    let tiny_cache = Options {
+        max_cache_entries: 1,
+        ..Options::default()
+    };
+    let report = check(&h, &tiny_cache);
+    assert_eq!(report.validity(), Validity::Unknown);
+    assert!(report.failures.is_empty());
+    assert_eq!(report.unknown_keys, vec![json!(0)]);
+    let error = only_key(&report).error.as_ref().unwrap();
+    assert!(error.contains("cache limit of 1 configurations"), "{error}");
+    let no_time = Options {
+        time_limit: Duration::ZERO,
+        ..Options::default()
+    };
+    let report = check(&h, &no_time);
+    assert_eq!(report.validity(), Validity::Unknown);
+    assert!(
+        only_key(&report)
+            .error
+            .as_ref()
+            .unwrap()
+            .contains("time limit")
+    );
+}
+
+/// A model other than the register: a counter with increments and reads.
+struct Counter;
+
+impl Model for Counter {
+    type State = i64;
+    type Op = (bool, i64);
+
+    fn init(&self) -> i64 {
+        0
+    }
+
+    fn step(&self, state: &i64, &(is_add, n): &(bool, i64)) -> Option<i64> {
+        match is_add {
+            true => Some(state + n),
+            false => (*state == n).then_some(*state),
+        }
+    }
+
+    fn describe(&self, state: &i64) -> Value {
+        json!(state)
+    }
+
+    fn explain(&self, state: &i64, op: &(bool, i64)) -> String {
+        format!("{op:?} on {state}")
+    }
+}
+
+#[test]
+fn the_search_works_for_other_models() {
+    let call = |invoke, complete, op| Call {
+        invoke,
+        complete,
+        op,
+    };
+    let budget = Budget {
+        deadline: Instant::now() + Duration::from_secs(10),
+        max_configurations: 1000,
+    };
+    // add 1 ‖ add 2, then read: 3 is fine, 1 is not (both adds finished).
+    let calls = |seen| {
+        vec![
+            call(0, Some(2), (true, 1)),
+            call(1, Some(3), (true, 2)),
+            call(4, Some(5), (false, seen)),
+        ]
+    };
+    assert!(matches!(
+        search(&Counter, &calls(3), &budget).outcome,
+        Outcome::Linearizable
+    ));
+    let Outcome::NotLinearizable(stuck) = search(&Counter, &calls(1), &budget).outcome else {
+        panic!("a read of 1 after both adds is not linearizable");
+    };
+    assert_eq!((stuck.op, stuck.states), (2, vec![3]));
+}
+
+// ---------------------------------------------------------------------------
+// Brute force: every order of every subset of the operations that keeps
+// every ok op, respects real-time order and follows the registers.
+
+/// One operation as the brute force sees it.
+#[derive(Debug, Clone)]
+struct Plain {
+    invoke: usize,
+    /// Ok completion position; `None` when crashed.
+    complete: Option<usize>,
+    key: String,
+    f: String,
+    /// Write value, `[from, to]` of a cas, or the value an ok read saw.
+    arg: Value,
+}
+
+fn plain_ops(h: &History) -> Vec<Plain> {
+    let mut out = Vec::new();
+    for (invoke, complete) in h.pairs() {
+        let kind = complete.map_or(OpType::Info, |c| c.kind);
+        let crashed_read = kind == OpType::Info && invoke.f == "read";
+        if kind == OpType::Fail || crashed_read {
+            continue;
+        }
+        let value = if kind == OpType::Ok {
+            &complete.unwrap().value
+        } else {
+            &invoke.value
+        };
+        out.push(Plain {
+            invoke: invoke.index,
+            complete: complete.filter(|c| c.is_ok()).map(|c| c.index),
+            key: value[0].to_string(),
+            f: invoke.f.clone(),
+            arg: value[1].clone(),
+        });
+    }
+    out
+}
+
+type Registers = BTreeMap<String, Value>;
+
+/// The registers after `op`, if it is legal.
+fn apply(registers: &Registers, op: &Plain) -> Option<Registers> {
+    let current = registers.get(&op.key).unwrap_or(&Value::Null);
+    let mut next = registers.clone();
+    match op.f.as_str() {
+        "read" => (op.arg.is_null() || op.arg == *current).then_some(next),
+        "write" => {
+            next.insert(op.key.clone(), op.arg.clone());
+            Some(next)
+        }
+        _ => {
+            if op.arg[0] != *current {
+                return None;
+            }
+            next.insert(op.key.clone(), op.arg[1].clone());
+            Some(next)
+        }
+    }
+}
+
+fn brute_force(h: &History) -> bool {
+    let ops = plain_ops(h);
+    assert!(ops.len() <= 16);
+    brute_force_from(&ops, 0, &Registers::new())
+}
+
+fn brute_force_from(ops: &[Plain], placed: u32, registers: &Registers) -> bool {
+    let is_placed = |i: usize| placed & (1 << i) != 0;
+    if (0..ops.len()).all(|i| is_placed(i) || ops[i].complete.is_none()) {
+        return true;
+    }
+    (0..ops.len()).any(|i| {
+        let predecessors_placed = (0..ops.len())
+            .all(|j| is_placed(j) || ops[j].complete.is_none_or(|c| c > ops[i].invoke));
+        !is_placed(i)
+            && predecessors_placed
+            && apply(registers, &ops[i])
+                .is_some_and(|next| brute_force_from(ops, placed | 1 << i, &next))
+    })
+}
+
+// ---------------------------------------------------------------------------
+// Random small histories
+
+/// How an operation ends in a generated history.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Fate {
+    Ok,
+    Fail,
+    /// Completed `info`; `true` if it took effect.
+    Info(bool),
+    /// Never completed; `true` if it took effect.
+    Unfinished(bool),
+}
+
+/// A generated operation before it is written down as history entries.
+#[derive(Debug, Clone)]
+struct Planned {
+    process: u64,
+    f: &'static str,
+    key: u64,
+    /// Write value or `[from, to]`; for reads, the value seen.
+    arg: Value,
+    invoke: u64,
+    /// When it takes effect: strictly inside its interval.
+    point: u64,
+    complete: u64,
+    fate: Fate,
+}
+
+/// Up to 8 operations on 1-2 keys by 1-4 threads, values 0..3, run against
+/// real registers (so linearizable by construction), then with probability
+/// `corrupt` one result altered at random.
+fn random_history(rng: &mut Xoshiro256PlusPlus, corrupt: f64) -> History {
+    let mut planned = plan(rng);
+    simulate(&mut planned, rng);
+    if rng.random_bool(corrupt) {
+        let victim = rng.random_range(0..planned.len());
+        corrupt_op(&mut planned[victim], rng);
+    }
+    write_down(&planned)
+}
+
+fn plan(rng: &mut Xoshiro256PlusPlus) -> Vec<Planned> {
+    let threads = rng.random_range(1..=4u64);
+    let keys = rng.random_range(1..=2u64);
+    // Per thread: its process id (None once it stopped) and when it is free.
+    let mut process: Vec<Option<u64>> = (0..threads).map(Some).collect();
+    let mut free_at = vec![0u64; threads as usize];
+    let mut planned = Vec::new();
+    for _ in 0..rng.random_range(1..=8) {
+        let thread = rng.random_range(0..threads) as usize;
+        let Some(p) = process[thread] else { continue };
+        // Even times for events, odd for effect points: no ambiguous ties.
+        let invoke = free_at[thread] + 2 * rng.random_range(0..4);
+        let complete = invoke + 2 * rng.random_range(1..5);
+        let point = invoke + 1 + 2 * rng.random_range(0..(complete - invoke) / 2);
+        free_at[thread] = complete + 2;
+        let fate = match rng.random_range(0..20) {
+            0..=12 => Fate::Ok,
+            13..=14 => Fate::Fail,
+            15..=18 => Fate::Info(rng.random_bool(0.5)),
+            _ => Fate::Unfinished(rng.random_bool(0.5)),
+        };
+        process[thread] = match fate {
+            Fate::Info(_) => Some(p + threads),
+            Fate::Unfinished(_) => None,
+            _ => Some(p),
+        };
+        let f = ["read", "write", "cas"][rng.random_range(0..3)];
+        let arg = match f {
+            "read" => Value::Null,
+            "write" => json!(rng.random_range(0..3)),
+            _ => json!([rng.random_range(0..3), rng.random_range(0..3)]),
+        };
+        let key = rng.random_range(0..keys);
+        planned.push(Planned {
+            process: p,
+            f,
+            key,
+            arg,
+            invoke,
+            point,
+            complete,
+            fate,
+        });
+    }
+    planned
+}
+
+/// Applies the operations at their effect points to real registers, filling
+/// in read results; a cas that does not match fails (or crashes without
+/// effect), as a real lin-kv would answer error 22.
+fn simulate(planned: &mut [Planned], rng: &mut Xoshiro256PlusPlus) {
+    let mut order: Vec<usize> = (0..planned.len()).collect();
+    order.sort_by_key(|&i| planned[i].point);
+    let mut registers: BTreeMap<u64, Value> = BTreeMap::new();
+    for i in order {
+        let op = &mut planned[i];
+        let current = registers.get(&op.key).cloned().unwrap_or(Value::Null);
+        let takes_effect = match op.fate {
+            Fate::Ok => true,
+            Fate::Fail => false,
+            Fate::Info(happened) | Fate::Unfinished(happened) => happened,
+        };
+        match op.f {
+            "read" if current.is_null() && op.fate == Fate::Ok && rng.random_bool(0.5) => {
+                op.fate = Fate::Fail // Maelstrom's error 20, key does not exist
+            }
+            "read" => op.arg = current,
+            "write" if takes_effect => {
+                registers.insert(op.key, op.arg.clone());
+            }
+            // A mismatch fails definitely (error 22); crashed ones stay so.
+            "cas" if op.arg[0] != current && op.fate == Fate::Ok => op.fate = Fate::Fail,
+            "cas" if op.arg[0] != current => {}
+            "cas" if takes_effect => {
+                registers.insert(op.key, op.arg[1].clone());
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Alters one operation's result or outcome, which may break linearizability.
+fn corrupt_op(op: &mut Planned, rng: &mut Xoshiro256PlusPlus) {
+    let mut value = || -> Value { json!(rng.random_range(0..3)) };
+    match (op.f, op.fate) {
+        ("read", _) => {
+            op.fate = Fate::Ok;
+            op.arg = value();
+        }
+        ("write", _) => op.arg = value(),
+        (_, Fate::Ok) => op.fate = Fate::Fail,
+        _ => op.fate = Fate::Ok,
+    }
+}
+
+/// The history entries of the planned operations, in time order.
+fn write_down(planned: &[Planned]) -> History {
+    let mut events: Vec<(u64, Op)> = Vec::new();
+    for op in planned {
+        let client = Process::Client(op.process);
+        let invoke_value = match op.f {
+            "read" => json!([op.key, null]),
+            _ => json!([op.key, op.arg]),
+        };
+        events.push((
+            op.invoke,
+            Op::new(
+                0,
+                op.invoke,
+                OpType::Invoke,
+                client,
+                op.f,
+                invoke_value.clone(),
+            ),
+        ));
+        let (kind, value) = match op.fate {
+            Fate::Ok => (OpType::Ok, json!([op.key, op.arg])),
+            Fate::Fail => (OpType::Fail, invoke_value),
+            Fate::Info(_) => (OpType::Info, invoke_value),
+            Fate::Unfinished(_) => continue,
+        };
+        events.push((
+            op.complete,
+            Op::new(0, op.complete, kind, client, op.f, value),
+        ));
+    }
+    events.sort_by_key(|(time, _)| *time);
+    History::new(events.into_iter().map(|(_, op)| op).collect())
+}
+
+#[test]
+fn agrees_with_brute_force_on_random_small_histories() {
+    let mut counts = BTreeMap::new();
+    for seed in 0..12_000u64 {
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
+        let h = random_history(&mut rng, 0.6);
+        let expected = Validity::from_bool(brute_force(&h));
+        let report = run(&h);
+        assert_eq!(report.validity(), expected, "seed {seed}: {:#?}", h.ops());
+        assert_witness_replays(&h, &report);
+        *counts.entry(expected.to_string()).or_insert(0) += 1;
+    }
+    // Both verdicts must be well represented for the agreement to mean much.
+    assert!(
+        counts["valid"] > 3000 && counts["invalid"] > 3000,
+        "{counts:?}"
+    );
+}
+
+/// The witness's linearized prefix is a legal sequence of the key's
+/// operations, and the stuck operation fails in every final state.
+fn assert_witness_replays(h: &History, report: &LinearizabilityReport) {
+    let plain = plain_ops(h);
+    let by_invoke = |i: usize| {
+        plain
+            .iter()
+            .find(|p| p.invoke == i)
+            .expect("op of the history")
+    };
+    for (_, key) in &report.results {
+        let Some(witness) = &key.witness else {
+            continue;
+        };
+        let mut registers = Registers::new();
+        for &i in &witness.linearized {
+            registers = apply(&registers, by_invoke(i)).expect("linearized prefix is legal");
+        }
+        let stuck = by_invoke(witness.op.invoke.index);
+        assert!(
+            apply(&registers, stuck).is_none(),
+            "stuck op applies after the prefix"
+        );
+        for state in &witness.final_states {
+            let registers = Registers::from([(stuck.key.clone(), state.model.clone())]);
+            assert!(
+                apply(&registers, stuck).is_none(),
+                "stuck op applies in {}",
+                state.model
+            );
+        }
+    }
+}
+
+#[test]
+fn longer_histories_linearizable_by_construction_are_valid() {
+    for seed in 0..300u64 {
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
+        // Ten small plans one after another; each batch gets its own
+        // process ids, and crashed operations stay concurrent to the end.
+        let mut planned = Vec::new();
+        for batch in 0..10u64 {
+            for mut op in plan(&mut rng) {
+                let shift = 1000 * batch;
+                op.process += 100 * batch;
+                (op.invoke, op.point, op.complete) =
+                    (op.invoke + shift, op.point + shift, op.complete + shift);
+                planned.push(op);
+            }
+        }
+        simulate(&mut planned, &mut rng);
+        let h = write_down(&planned);
+        let threads = Options {
+            threads: 1 + (seed % 2) as usize,
+            ..Options::default()
+        };
+        assert_eq!(
+            check(&h, &threads).validity(),
+            Validity::Valid,
+            "seed {seed}"
+        );
+    }
+}
