@@ -10,6 +10,7 @@
 //! dropped; real-time order comes from history positions, not timestamps.
 //! A search that exhausts its [`Options`] budget yields an unknown verdict.
 
+mod cache;
 mod model;
 mod report;
 mod search;

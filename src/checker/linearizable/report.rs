@@ -217,17 +217,23 @@ fn overlaps<O>(a: &Call<O>, b: &Call<O>) -> bool {
 
 fn explain(key: &KeyHistory, stuck: &Stuck<ValueId>, states: &[FinalState]) -> String {
     let (invoke, complete) = key.ops[stuck.op];
-    let whys: Vec<&str> = states.iter().map(|s| s.why.as_str()).collect();
+    let names: Vec<String> = states.iter().map(|s| s.model.to_string()).collect();
+    let (state_names, how) = match names.as_slice() {
+        [one] => (one.clone(), "where"),
+        [init @ .., last] => (format!("{} or {last}", init.join(", ")), "in each of which"),
+        [] => unreachable!("the search always reaches at least one state"),
+    };
     format!(
         "process {} {} {} (history {}..{}) cannot be linearized after the {} ok operations \
-         that completed before it: {}",
+         that completed before it: linearizing those (with any concurrent or crashed ones) \
+         leaves the model in state {state_names}, {how} it fails ({})",
         invoke.process,
         invoke.f,
         complete.map_or(&invoke.value, |c| &c.value),
         invoke.index,
         complete.map_or(invoke.index, |c| c.index),
         count_ok_before(key, stuck.op),
-        whys.join("; ")
+        states[0].why,
     )
 }
 

@@ -10,16 +10,19 @@
 //!   operation whose call is still in the list is a dead end: the last
 //!   linearized call is put back and the walk resumes after it;
 //! - a configuration (set of linearized operations, model state) is only
-//!   explored once: the cache remembers every one reached.
+//!   explored once: the cache remembers every one reached, and also skips
+//!   those dominated by one reached (see `cache`);
+//! - one refinement of the order in which calls are tried, which changes
+//!   neither verdicts nor witnesses' states: ok calls before crashed ones,
+//!   which makes the dominance check effective.
 //!
 //! Entry ids number ok operations first, in completion order, then crashed
 //! ones, so "every id below n is linearized" measures progress through the
 //! operations that must happen; the failure witness is built from it.
 
-use std::collections::HashSet;
-use std::hash::{BuildHasherDefault, Hash, Hasher};
 use std::time::Instant;
 
+use super::cache::{Bitset, Cache};
 use super::model::Model;
 
 /// One operation as the search sees it.
@@ -81,7 +84,7 @@ pub(crate) fn search<M: Model>(
     let outcome = search.run(budget);
     SearchResult {
         outcome,
-        configurations: search.cache.len(),
+        configurations: search.cache.explored(),
     }
 }
 
@@ -96,11 +99,23 @@ struct Search<'a, M: Model> {
     /// Entry ids below this are ok operations.
     ok_count: usize,
     list: EntryList,
-    linearized: Bitset,
-    cache: HashSet<Config<M::State>, BuildHasherDefault<FoldHasher>>,
+    /// Linearized ok entry ids.
+    ok: Bitset,
+    /// Linearized crashed entry ids, minus `ok_count`.
+    crashed: Bitset,
+    cache: Cache<M::State>,
     /// Linearized entry ids with the model state before each.
     stack: Vec<(usize, M::State)>,
     furthest: Furthest,
+}
+
+/// Which calls a walk over the list tries. Trying ok calls before crashed
+/// ones reaches configurations with few crashed operations first, so the
+/// cache's dominance check prunes the many variants with more.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pass {
+    Ok,
+    Crashed,
 }
 
 /// The deepest progress seen, kept for the failure witness.
@@ -120,16 +135,18 @@ impl<'a, M: Model> Search<'a, M> {
         let by_entry = entry_order(calls);
         let ok_count = calls.iter().filter(|c| c.complete.is_some()).count();
         let list = EntryList::new(calls, &by_entry);
-        let linearized = Bitset::new(calls.len());
-        let mut cache: HashSet<_, _> = Default::default();
-        cache.insert(Config::new(&linearized, model.init()));
+        let ok = Bitset::new(ok_count);
+        let crashed = Bitset::new(calls.len() - ok_count);
+        let mut cache = Cache::new();
+        cache.insert(&ok, &crashed, &model.init());
         Search {
             model,
             calls,
             by_entry,
             ok_count,
             list,
-            linearized,
+            ok,
+            crashed,
             cache,
             stack: Vec::new(),
             furthest: Furthest::default(),
@@ -139,6 +156,7 @@ impl<'a, M: Model> Search<'a, M> {
     fn run(&mut self, budget: &Budget) -> Outcome<M::State> {
         let mut state = self.model.init();
         let mut node = self.list.first();
+        let mut pass = Pass::Ok;
         let mut steps: u64 = 0;
         loop {
             if let Some(reason) = self.exhausted(budget, steps) {
@@ -149,6 +167,9 @@ impl<'a, M: Model> Search<'a, M> {
                 return Outcome::Linearizable;
             };
             match EntryList::kind(current) {
+                Entry::Call(entry) if self.pass_of(entry) != pass => {
+                    node = self.list.next(current);
+                }
                 Entry::Call(entry) => {
                     let op = &self.calls[self.by_entry[entry]].op;
                     match self.model.step(&state, op) {
@@ -157,47 +178,73 @@ impl<'a, M: Model> Search<'a, M> {
                                 .push((entry, std::mem::replace(&mut state, next)));
                             self.list.lift(entry);
                             self.note_progress();
-                            node = self.list.first();
+                            (node, pass) = (self.list.first(), Pass::Ok);
                         }
                         _ => node = self.list.next(current),
                     }
                 }
                 // Every ok operation is linearized: the crashed ones still
                 // in the list simply never happened.
-                Entry::Return(entry) if entry >= self.ok_count => {
+                Entry::Return(entry) if self.pass_of(entry) == Pass::Crashed => {
                     return Outcome::Linearizable;
+                }
+                // No ok call fits here: try the crashed ones.
+                Entry::Return(_) if pass == Pass::Ok => {
+                    (node, pass) = (self.list.first(), Pass::Crashed);
                 }
                 // An ok operation returned before we could place its call.
                 Entry::Return(_) => match self.stack.pop() {
                     None => return Outcome::NotLinearizable(self.stuck()),
                     Some((entry, previous)) => {
                         state = previous;
-                        self.linearized.clear(entry);
+                        self.unmark(entry);
                         self.list.unlift(entry);
                         let len = self.stack.len();
                         self.furthest.unchanged = self.furthest.unchanged.min(len);
                         node = self.list.next(EntryList::call_node(entry));
+                        pass = self.pass_of(entry);
                     }
                 },
             }
         }
     }
 
+    fn pass_of(&self, entry: usize) -> Pass {
+        if entry < self.ok_count {
+            Pass::Ok
+        } else {
+            Pass::Crashed
+        }
+    }
+
     /// Marks `entry` linearized if that leads to a new configuration.
     fn remember(&mut self, entry: usize, state: &M::State) -> bool {
-        self.linearized.set(entry);
-        let new = self
-            .cache
-            .insert(Config::new(&self.linearized, state.clone()));
+        self.mark(entry);
+        let new = self.cache.insert(&self.ok, &self.crashed, state);
         if !new {
-            self.linearized.clear(entry);
+            self.unmark(entry);
         }
         new
     }
 
+    fn mark(&mut self, entry: usize) {
+        match self.pass_of(entry) {
+            Pass::Ok => self.ok.set(entry),
+            Pass::Crashed => self.crashed.set(entry - self.ok_count),
+        }
+    }
+
+    fn unmark(&mut self, entry: usize) {
+        match self.pass_of(entry) {
+            Pass::Ok => self.ok.clear(entry),
+            Pass::Crashed => self.crashed.clear(entry - self.ok_count),
+        }
+    }
+
     /// Why the search must stop now, if it must.
     fn exhausted(&self, budget: &Budget, steps: u64) -> Option<String> {
-        let why = if self.cache.len() > budget.max_configurations {
+        let explored = self.cache.explored();
+        let why = if explored > budget.max_configurations {
             format!(
                 "cache limit of {} configurations reached",
                 budget.max_configurations
@@ -208,15 +255,14 @@ impl<'a, M: Model> Search<'a, M> {
             return None;
         };
         Some(format!(
-            "gave up ({why}) after exploring {} configurations; at best {} of {} ok operations were linearized",
-            self.cache.len(),
-            self.furthest.progress,
-            self.ok_count
+            "gave up ({why}) after exploring {explored} configurations; \
+             at best {} of {} ok operations were linearized",
+            self.furthest.progress, self.ok_count
         ))
     }
 
     fn note_progress(&mut self) {
-        let progress = self.linearized.first_clear().min(self.ok_count);
+        let progress = self.ok.first_clear().min(self.ok_count);
         let furthest = &mut self.furthest;
         if progress > furthest.progress {
             furthest.progress = progress;
@@ -232,18 +278,12 @@ impl<'a, M: Model> Search<'a, M> {
     /// The witness, once the search has exhausted every configuration.
     fn stuck(&self) -> Stuck<M::State> {
         let progress = self.furthest.progress;
-        // The configurations that linearized every ok operation before the
-        // stuck one; none could place it, whatever else they placed.
-        let mut states: Vec<M::State> = Vec::new();
-        for config in &self.cache {
-            if config.first_clear() >= progress && !states.contains(&config.state) {
-                states.push(config.state.clone());
-            }
-        }
         Stuck {
             op: self.by_entry[progress],
             previous_ok: progress.checked_sub(1).map(|e| self.by_entry[e]),
-            states,
+            // The configurations that linearized every ok operation before
+            // the stuck one; none could place it, whatever else they placed.
+            states: self.cache.states_covering(progress),
             path: self
                 .furthest
                 .path
@@ -358,120 +398,5 @@ impl EntryList {
         if next != NIL {
             self.prev[next as usize] = node;
         }
-    }
-}
-
-/// A set of entry ids with an incrementally maintained Zobrist hash (the
-/// XOR of a fixed random word per member), so hashing a configuration costs
-/// O(1) instead of a pass over the words.
-#[derive(Debug, Clone)]
-struct Bitset {
-    words: Vec<u64>,
-    hash: u64,
-}
-
-impl Bitset {
-    fn new(bits: usize) -> Bitset {
-        Bitset {
-            words: vec![0; bits.div_ceil(64)],
-            hash: 0,
-        }
-    }
-
-    fn set(&mut self, i: usize) {
-        debug_assert!(self.words[i / 64] & (1 << (i % 64)) == 0);
-        self.words[i / 64] |= 1 << (i % 64);
-        self.hash ^= zobrist(i);
-    }
-
-    fn clear(&mut self, i: usize) {
-        debug_assert!(self.words[i / 64] & (1 << (i % 64)) != 0);
-        self.words[i / 64] &= !(1 << (i % 64));
-        self.hash ^= zobrist(i);
-    }
-
-    fn first_clear(&self) -> usize {
-        first_clear(&self.words)
-    }
-}
-
-fn first_clear(words: &[u64]) -> usize {
-    match words.iter().position(|&w| w != u64::MAX) {
-        Some(i) => 64 * i + words[i].trailing_ones() as usize,
-        None => 64 * words.len(),
-    }
-}
-
-/// SplitMix64's finaliser: a fixed pseudo-random word per entry id.
-fn zobrist(i: usize) -> u64 {
-    let mut z = (i as u64)
-        .wrapping_add(1)
-        .wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
-/// A cached configuration: linearized set and model state. The hash is
-/// computed once, from the bitset's Zobrist hash and the state.
-#[derive(Debug)]
-struct Config<S> {
-    words: Box<[u64]>,
-    state: S,
-    hash: u64,
-}
-
-impl<S: Hash> Config<S> {
-    fn new(linearized: &Bitset, state: S) -> Config<S> {
-        let mut hasher = FoldHasher::default();
-        state.hash(&mut hasher);
-        Config {
-            words: linearized.words.clone().into_boxed_slice(),
-            hash: linearized.hash ^ hasher.finish(),
-            state,
-        }
-    }
-
-    fn first_clear(&self) -> usize {
-        first_clear(&self.words)
-    }
-}
-
-impl<S> Hash for Config<S> {
-    fn hash<H: Hasher>(&self, hasher: &mut H) {
-        hasher.write_u64(self.hash);
-    }
-}
-
-impl<S: Eq> PartialEq for Config<S> {
-    fn eq(&self, other: &Self) -> bool {
-        self.hash == other.hash && self.state == other.state && self.words == other.words
-    }
-}
-
-impl<S: Eq> Eq for Config<S> {}
-
-/// A small multiply-rotate hasher (in the style of FxHash): configurations
-/// arrive pre-hashed and states are a few integers, so SipHash's
-/// flood resistance would only cost time.
-#[derive(Debug, Default)]
-struct FoldHasher(u64);
-
-impl Hasher for FoldHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        for chunk in bytes.chunks(8) {
-            let mut word = [0u8; 8];
-            word[..chunk.len()].copy_from_slice(chunk);
-            self.write_u64(u64::from_le_bytes(word));
-        }
-    }
-
-    fn write_u64(&mut self, n: u64) {
-        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x51_7C_C1_B7_27_22_0A_95);
-    }
-
-    fn finish(&self) -> u64 {
-        // Fold the high bits down: hashbrown picks buckets from low bits.
-        self.0 ^ (self.0 >> 32)
     }
 }

@@ -1,7 +1,7 @@
 //! Hand-made histories with known verdicts, and a differential test against
 //! a brute-force checker on small random histories.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::time::{Duration, Instant};
 
 use rand::rngs::Xoshiro256PlusPlus;
@@ -578,23 +578,37 @@ fn apply(registers: &Registers, op: &Plain) -> Option<Registers> {
 
 fn brute_force(h: &History) -> bool {
     let ops = plain_ops(h);
-    assert!(ops.len() <= 16);
-    brute_force_from(&ops, 0, &Registers::new())
+    assert!(ops.len() <= 32);
+    brute_force_from(&ops, 0, &Registers::new(), &mut HashSet::new())
 }
 
-fn brute_force_from(ops: &[Plain], placed: u32, registers: &Registers) -> bool {
+/// Whether the unplaced operations can follow; `dead` remembers positions
+/// already known to fail (the future depends on nothing else).
+fn brute_force_from(
+    ops: &[Plain],
+    placed: u32,
+    registers: &Registers,
+    dead: &mut HashSet<(u32, Registers)>,
+) -> bool {
     let is_placed = |i: usize| placed & (1 << i) != 0;
     if (0..ops.len()).all(|i| is_placed(i) || ops[i].complete.is_none()) {
         return true;
     }
-    (0..ops.len()).any(|i| {
+    if dead.contains(&(placed, registers.clone())) {
+        return false;
+    }
+    let can_follow = (0..ops.len()).any(|i| {
         let predecessors_placed = (0..ops.len())
             .all(|j| is_placed(j) || ops[j].complete.is_none_or(|c| c > ops[i].invoke));
         !is_placed(i)
             && predecessors_placed
             && apply(registers, &ops[i])
-                .is_some_and(|next| brute_force_from(ops, placed | 1 << i, &next))
-    })
+                .is_some_and(|next| brute_force_from(ops, placed | 1 << i, &next, dead))
+    });
+    if !can_follow {
+        dead.insert((placed, registers.clone()));
+    }
+    can_follow
 }
 
 // ---------------------------------------------------------------------------
@@ -626,27 +640,35 @@ struct Planned {
     fate: Fate,
 }
 
-/// Up to 8 operations on 1-2 keys by 1-4 threads, values 0..3, run against
-/// real registers (so linearizable by construction), then with probability
-/// `corrupt` one result altered at random.
-fn random_history(rng: &mut Xoshiro256PlusPlus, corrupt: f64) -> History {
-    let mut planned = plan(rng);
+/// The size and fault mix of random histories.
+#[derive(Debug, Clone, Copy)]
+struct Shape {
+    max_ops: usize,
+    /// Percentage of operations that end `info` or never complete.
+    crash_percent: u32,
+}
+
+/// Up to `max_ops` operations on 1-2 keys by 1-4 threads, values 0..3, run
+/// against real registers (so linearizable by construction), then with
+/// probability 0.6 one result altered at random.
+fn random_history(rng: &mut Xoshiro256PlusPlus, shape: Shape) -> History {
+    let mut planned = plan(rng, shape.max_ops, shape.crash_percent);
     simulate(&mut planned, rng);
-    if rng.random_bool(corrupt) {
+    if rng.random_bool(0.6) {
         let victim = rng.random_range(0..planned.len());
         corrupt_op(&mut planned[victim], rng);
     }
     write_down(&planned)
 }
 
-fn plan(rng: &mut Xoshiro256PlusPlus) -> Vec<Planned> {
+fn plan(rng: &mut Xoshiro256PlusPlus, max_ops: usize, crash_percent: u32) -> Vec<Planned> {
     let threads = rng.random_range(1..=4u64);
     let keys = rng.random_range(1..=2u64);
     // Per thread: its process id (None once it stopped) and when it is free.
     let mut process: Vec<Option<u64>> = (0..threads).map(Some).collect();
     let mut free_at = vec![0u64; threads as usize];
     let mut planned = Vec::new();
-    for _ in 0..rng.random_range(1..=8) {
+    for _ in 0..rng.random_range(1..=max_ops) {
         let thread = rng.random_range(0..threads) as usize;
         let Some(p) = process[thread] else { continue };
         // Even times for events, odd for effect points: no ambiguous ties.
@@ -654,11 +676,15 @@ fn plan(rng: &mut Xoshiro256PlusPlus) -> Vec<Planned> {
         let complete = invoke + 2 * rng.random_range(1..5);
         let point = invoke + 1 + 2 * rng.random_range(0..(complete - invoke) / 2);
         free_at[thread] = complete + 2;
-        let fate = match rng.random_range(0..20) {
-            0..=12 => Fate::Ok,
-            13..=14 => Fate::Fail,
-            15..=18 => Fate::Info(rng.random_bool(0.5)),
-            _ => Fate::Unfinished(rng.random_bool(0.5)),
+        let fate = if rng.random_range(0..100) < crash_percent {
+            match rng.random_bool(0.8) {
+                true => Fate::Info(rng.random_bool(0.5)),
+                false => Fate::Unfinished(rng.random_bool(0.5)),
+            }
+        } else if rng.random_bool(0.13) {
+            Fate::Fail
+        } else {
+            Fate::Ok
         };
         process[thread] = match fate {
             Fate::Info(_) => Some(p + threads),
@@ -769,22 +795,56 @@ fn write_down(planned: &[Planned]) -> History {
     History::new(events.into_iter().map(|(_, op)| op).collect())
 }
 
+/// Checks `count` random histories of `shape` against the brute force and
+/// returns how many were valid and invalid.
+fn compare_with_brute_force(shape: Shape, count: u64) -> (usize, usize) {
+    let (mut valid, mut invalid) = (0, 0);
+    for seed in 0..count {
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
+        let h = random_history(&mut rng, shape);
+        let expected = brute_force(&h);
+        let report = run(&h);
+        let want = Validity::from_bool(expected);
+        assert_eq!(
+            report.validity(),
+            want,
+            "{shape:?} seed {seed}: {:#?}",
+            h.ops()
+        );
+        assert_witness_replays(&h, &report);
+        *(if expected { &mut valid } else { &mut invalid }) += 1;
+    }
+    (valid, invalid)
+}
+
 #[test]
 fn agrees_with_brute_force_on_random_small_histories() {
-    let mut counts = BTreeMap::new();
-    for seed in 0..12_000u64 {
-        let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
-        let h = random_history(&mut rng, 0.6);
-        let expected = Validity::from_bool(brute_force(&h));
-        let report = run(&h);
-        assert_eq!(report.validity(), expected, "seed {seed}: {:#?}", h.ops());
-        assert_witness_replays(&h, &report);
-        *counts.entry(expected.to_string()).or_insert(0) += 1;
+    for crash_percent in [10, 25] {
+        let shape = Shape {
+            max_ops: 8,
+            crash_percent,
+        };
+        let (valid, invalid) = compare_with_brute_force(shape, 6_000);
+        // Both verdicts must be well represented for agreement to mean much.
+        assert!(
+            valid > 1500 && invalid > 1500,
+            "{valid} valid, {invalid} invalid"
+        );
     }
-    // Both verdicts must be well represented for the agreement to mean much.
+}
+
+/// Longer histories with many crashed operations exercise the cache's
+/// dominance check, which small ones rarely reach.
+#[test]
+fn agrees_with_brute_force_on_crash_heavy_histories() {
+    let shape = Shape {
+        max_ops: 14,
+        crash_percent: 50,
+    };
+    let (valid, invalid) = compare_with_brute_force(shape, 3_000);
     assert!(
-        counts["valid"] > 3000 && counts["invalid"] > 3000,
-        "{counts:?}"
+        valid > 750 && invalid > 750,
+        "{valid} valid, {invalid} invalid"
     );
 }
 
@@ -830,7 +890,7 @@ fn longer_histories_linearizable_by_construction_are_valid() {
         // process ids, and crashed operations stay concurrent to the end.
         let mut planned = Vec::new();
         for batch in 0..10u64 {
-            for mut op in plan(&mut rng) {
+            for mut op in plan(&mut rng, 8, 25) {
                 let shift = 1000 * batch;
                 op.process += 100 * batch;
                 (op.invoke, op.point, op.complete) =
