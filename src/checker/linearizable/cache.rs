@@ -73,6 +73,8 @@ pub(super) struct Cache<S> {
     /// Per (ok set, state): the minimal crashed sets explored with it.
     map: HashMap<OkConfig<S>, Vec<Box<[u64]>>, BuildHasherDefault<FoldHasher>>,
     explored: usize,
+    /// Crashed sets held: the memory measure (each has one key at most).
+    stored: usize,
 }
 
 impl<S: Clone + Eq + Hash> Cache<S> {
@@ -80,6 +82,7 @@ impl<S: Clone + Eq + Hash> Cache<S> {
         Cache {
             map: HashMap::default(),
             explored: 0,
+            stored: 0,
         }
     }
 
@@ -93,7 +96,9 @@ impl<S: Clone + Eq + Hash> Cache<S> {
                 if minimal.iter().any(|seen| is_subset(seen, crashed_words)) {
                     return false;
                 }
+                let before = minimal.len();
                 minimal.retain(|seen| !is_subset(crashed_words, seen));
+                self.stored -= before - minimal.len();
                 minimal.push(crashed_words.clone().into_boxed_slice());
             }
             Entry::Vacant(entry) => {
@@ -101,12 +106,19 @@ impl<S: Clone + Eq + Hash> Cache<S> {
             }
         }
         self.explored += 1;
+        self.stored += 1;
         true
     }
 
     /// Configurations recorded so far.
     pub fn explored(&self) -> usize {
         self.explored
+    }
+
+    /// Configurations held now: fewer than explored, as a configuration
+    /// replaces those it dominates.
+    pub fn stored(&self) -> usize {
+        self.stored
     }
 
     /// Distinct states of configurations whose ok set holds every id below
@@ -218,6 +230,7 @@ mod tests {
             "dominated by the empty set"
         );
         assert_eq!(cache.explored(), 4);
+        assert_eq!(cache.stored(), 3);
         assert_eq!(cache.map[&OkConfig::new(&ok, 7)].len(), 1);
         let mut covering = cache.states_covering(2);
         covering.sort();

@@ -35,8 +35,9 @@ pub struct Options {
     /// Wall-clock budget for the whole check; keys still searching when it
     /// runs out are unknown.
     pub time_limit: Duration,
-    /// Cache size (configurations) past which a key's search gives up. Each
-    /// entry costs about `ops / 8 + 40` bytes, per concurrently checked key.
+    /// Configurations a key's search may hold in its cache before giving
+    /// up: the memory bound. Each costs about `ops / 8 + 200` bytes (ops
+    /// of that key), and each thread holds one key's cache.
     pub max_cache_entries: usize,
     /// Keys checked at once.
     pub threads: usize,
@@ -47,7 +48,7 @@ impl Default for Options {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         Options {
             time_limit: Duration::from_secs(60),
-            max_cache_entries: 4_000_000,
+            max_cache_entries: 2_000_000,
             threads: cores.min(2),
         }
     }

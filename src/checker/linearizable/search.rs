@@ -244,7 +244,7 @@ impl<'a, M: Model> Search<'a, M> {
     /// Why the search must stop now, if it must.
     fn exhausted(&self, budget: &Budget, steps: u64) -> Option<String> {
         let explored = self.cache.explored();
-        let why = if explored > budget.max_configurations {
+        let why = if self.cache.stored() > budget.max_configurations {
             format!(
                 "cache limit of {} configurations reached",
                 budget.max_configurations
