@@ -14,6 +14,7 @@ use crate::history::Op;
 /// The verdict for a whole lin-kv history.
 #[derive(Debug, Clone, Serialize)]
 pub struct LinearizabilityReport {
+    /// The overall verdict; see [`LinearizabilityReport::validity`].
     #[serde(rename = "valid?")]
     valid: Validity,
     /// Per-key verdicts, keyed by the key's JSON text, keys in order.
@@ -92,6 +93,7 @@ fn key_label(key: &Value) -> String {
 /// The verdict for one key.
 #[derive(Debug, Clone, Serialize)]
 pub struct KeyReport {
+    /// This key's verdict.
     #[serde(rename = "valid?")]
     pub valid: Validity,
     /// Operations searched: ok ones plus crashed writes and cas.
@@ -165,7 +167,9 @@ pub struct Witness {
 /// An operation: its invocation and its completion (null if none).
 #[derive(Debug, Clone, Serialize)]
 pub struct OpPair {
+    /// The invocation.
     pub invoke: Op,
+    /// Its completion; null if it never completed.
     pub complete: Option<Op>,
 }
 

@@ -12,9 +12,9 @@
 //! - a configuration (set of linearized operations, model state) is only
 //!   explored once: the cache remembers every one reached, and also skips
 //!   those dominated by one reached (see `cache`);
-//! - one refinement of the order in which calls are tried, which changes
-//!   neither verdicts nor witnesses' states: ok calls before crashed ones,
-//!   which makes the dominance check effective.
+//! - unlike Knossos, ok calls are tried before crashed ones; the order
+//!   changes neither verdicts nor the witness's states, and it makes the
+//!   dominance check effective.
 //!
 //! Entry ids number ok operations first, in completion order, then crashed
 //! ones, so "every id below n is linearized" measures progress through the
@@ -39,7 +39,9 @@ pub(crate) struct Call<O> {
 /// Limits past which the search gives up with an unknown verdict.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Budget {
+    /// When to stop searching.
     pub deadline: Instant,
+    /// How many configurations the cache may hold.
     pub max_configurations: usize,
 }
 
@@ -70,7 +72,9 @@ pub(crate) struct Stuck<S> {
 /// A search's verdict and how many configurations it explored.
 #[derive(Debug)]
 pub(crate) struct SearchResult<S> {
+    /// The verdict.
     pub outcome: Outcome<S>,
+    /// Configurations explored (including ones later found dominated).
     pub configurations: usize,
 }
 
@@ -118,6 +122,14 @@ enum Pass {
     Crashed,
 }
 
+/// Where the walk over the list is: model state, next node, pass.
+#[derive(Debug)]
+struct Walk<S> {
+    state: S,
+    node: Option<u32>,
+    pass: Pass,
+}
+
 /// The deepest progress seen, kept for the failure witness.
 #[derive(Debug, Default)]
 struct Furthest {
@@ -154,59 +166,74 @@ impl<'a, M: Model> Search<'a, M> {
     }
 
     fn run(&mut self, budget: &Budget) -> Outcome<M::State> {
-        let mut state = self.model.init();
-        let mut node = self.list.first();
-        let mut pass = Pass::Ok;
+        let mut walk = Walk {
+            state: self.model.init(),
+            node: self.list.first(),
+            pass: Pass::Ok,
+        };
         let mut steps: u64 = 0;
         loop {
             if let Some(reason) = self.exhausted(budget, steps) {
                 return Outcome::GaveUp(reason);
             }
             steps += 1;
-            let Some(current) = node else {
+            let Some(current) = walk.node else {
                 return Outcome::Linearizable;
             };
             match EntryList::kind(current) {
-                Entry::Call(entry) if self.pass_of(entry) != pass => {
-                    node = self.list.next(current);
+                Entry::Call(entry) if self.pass_of(entry) == walk.pass => {
+                    self.try_call(&mut walk, entry);
                 }
-                Entry::Call(entry) => {
-                    let op = &self.calls[self.by_entry[entry]].op;
-                    match self.model.step(&state, op) {
-                        Some(next) if self.remember(entry, &next) => {
-                            self.stack
-                                .push((entry, std::mem::replace(&mut state, next)));
-                            self.list.lift(entry);
-                            self.note_progress();
-                            (node, pass) = (self.list.first(), Pass::Ok);
-                        }
-                        _ => node = self.list.next(current),
-                    }
-                }
+                Entry::Call(_) => walk.node = self.list.next(current),
                 // Every ok operation is linearized: the crashed ones still
                 // in the list simply never happened.
                 Entry::Return(entry) if self.pass_of(entry) == Pass::Crashed => {
                     return Outcome::Linearizable;
                 }
                 // No ok call fits here: try the crashed ones.
-                Entry::Return(_) if pass == Pass::Ok => {
-                    (node, pass) = (self.list.first(), Pass::Crashed);
+                Entry::Return(_) if walk.pass == Pass::Ok => {
+                    (walk.node, walk.pass) = (self.list.first(), Pass::Crashed);
                 }
                 // An ok operation returned before we could place its call.
-                Entry::Return(_) => match self.stack.pop() {
-                    None => return Outcome::NotLinearizable(self.stuck()),
-                    Some((entry, previous)) => {
-                        state = previous;
-                        self.unmark(entry);
-                        self.list.unlift(entry);
-                        let len = self.stack.len();
-                        self.furthest.unchanged = self.furthest.unchanged.min(len);
-                        node = self.list.next(EntryList::call_node(entry));
-                        pass = self.pass_of(entry);
+                Entry::Return(_) => {
+                    if !self.backtrack(&mut walk) {
+                        return Outcome::NotLinearizable(self.stuck());
                     }
-                },
+                }
             }
         }
+    }
+
+    /// Linearizes `entry` if the model allows it and that reaches a new
+    /// configuration, restarting the walk; else moves on.
+    fn try_call(&mut self, walk: &mut Walk<M::State>, entry: usize) {
+        let op = &self.calls[self.by_entry[entry]].op;
+        match self.model.step(&walk.state, op) {
+            Some(next) if self.remember(entry, &next) => {
+                let previous = std::mem::replace(&mut walk.state, next);
+                self.stack.push((entry, previous));
+                self.list.lift(entry);
+                self.note_progress();
+                (walk.node, walk.pass) = (self.list.first(), Pass::Ok);
+            }
+            _ => walk.node = self.list.next(EntryList::call_node(entry)),
+        }
+    }
+
+    /// Undoes the last linearization and resumes the walk after its call;
+    /// false when there is nothing left to undo.
+    fn backtrack(&mut self, walk: &mut Walk<M::State>) -> bool {
+        let Some((entry, previous)) = self.stack.pop() else {
+            return false;
+        };
+        walk.state = previous;
+        self.unmark(entry);
+        self.list.unlift(entry);
+        let len = self.stack.len();
+        self.furthest.unchanged = self.furthest.unchanged.min(len);
+        walk.node = self.list.next(EntryList::call_node(entry));
+        walk.pass = self.pass_of(entry);
+        true
     }
 
     fn pass_of(&self, entry: usize) -> Pass {
@@ -335,6 +362,7 @@ impl EntryList {
         }
         events.sort_unstable();
         let len = 2 * calls.len() + 1;
+        assert!(len < NIL as usize, "too many operations for one key");
         let mut list = EntryList {
             next: vec![NIL; len],
             prev: vec![NIL; len],

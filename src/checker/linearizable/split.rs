@@ -14,8 +14,11 @@ use crate::history::{History, Op, OpType};
 /// One key's operations, ready for the search.
 #[derive(Debug)]
 pub(crate) struct KeyHistory<'h> {
+    /// The key, as JSON.
     pub key: Value,
+    /// The key's register, which interns the values its operations use.
     pub model: Register,
+    /// The operations the search checks.
     pub calls: Vec<Call<RegisterOp>>,
     /// The history entries behind each call (same indices as `calls`).
     pub ops: Vec<(&'h Op, Option<&'h Op>)>,
@@ -131,10 +134,11 @@ fn key_and_argument(value: &Value) -> Result<(&Value, &Value), String> {
     }
 }
 
-/// Client completions with no invocation: Knossos rejects such histories.
+/// Ok or failed completions with no invocation: Knossos rejects such
+/// histories (a lone `info` it ignores, and so do we).
 fn orphan_completions(history: &History) -> impl Iterator<Item = String> + '_ {
     history
         .client_ops()
-        .filter(|op| !op.is_invoke() && history.partner(op).is_none())
+        .filter(|op| (op.is_ok() || op.is_fail()) && history.partner(op).is_none())
         .map(|op| format!("op {}: completion without an invocation", op.index))
 }

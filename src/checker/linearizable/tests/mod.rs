@@ -1,12 +1,17 @@
 //! Hand-made histories with known verdicts, and a differential test against
 //! a brute-force checker on small random histories.
 
-use std::collections::{BTreeMap, HashSet};
+mod brute_force;
+mod generator;
+
 use std::time::{Duration, Instant};
 
+use rand::SeedableRng;
 use rand::rngs::Xoshiro256PlusPlus;
-use rand::{RngExt, SeedableRng};
 use serde_json::{Value, json};
+
+use brute_force::{Registers, apply, brute_force, plain_ops};
+use generator::{Shape, plan, random_history, simulate, write_down};
 
 use super::model::Model;
 use super::search::{Budget, Call, Outcome, search};
@@ -366,7 +371,7 @@ fn keys_are_independent_and_only_the_bad_one_fails() {
 }
 
 #[test]
-fn nemesis_ops_are_ignored_and_malformed_ops_make_it_unknown() {
+fn nemesis_ops_and_lone_infos_are_ignored_and_malformed_ops_make_it_unknown() {
     let mut ops = history(&[
         (0, "invoke", "write", json!([0, 1])),
         (0, "ok", "write", json!([0, 1])),
@@ -400,11 +405,30 @@ fn nemesis_ops_are_ignored_and_malformed_ops_make_it_unknown() {
         "write",
         json!(3),
     ));
+    ops.push(Op::new(
+        0,
+        9,
+        OpType::Info,
+        Process::Client(6),
+        "write",
+        json!([0, 2]),
+    ));
+    ops.push(Op::new(
+        0,
+        9,
+        OpType::Ok,
+        Process::Client(7),
+        "read",
+        json!([0, 1]),
+    ));
     let report = run(&History::new(ops));
     assert_eq!(report.validity(), Validity::Unknown);
     assert_eq!(
         report.errors,
-        vec!["op 3: value 3 is not [key, argument]".to_string()]
+        vec![
+            "op 3: value 3 is not [key, argument]".to_string(),
+            "op 6: completion without an invocation".to_string(),
+        ]
     );
 }
 
@@ -515,285 +539,7 @@ fn the_search_works_for_other_models() {
 }
 
 // ---------------------------------------------------------------------------
-// Brute force: every order of every subset of the operations that keeps
-// every ok op, respects real-time order and follows the registers.
-
-/// One operation as the brute force sees it.
-#[derive(Debug, Clone)]
-struct Plain {
-    invoke: usize,
-    /// Ok completion position; `None` when crashed.
-    complete: Option<usize>,
-    key: String,
-    f: String,
-    /// Write value, `[from, to]` of a cas, or the value an ok read saw.
-    arg: Value,
-}
-
-fn plain_ops(h: &History) -> Vec<Plain> {
-    let mut out = Vec::new();
-    for (invoke, complete) in h.pairs() {
-        let kind = complete.map_or(OpType::Info, |c| c.kind);
-        let crashed_read = kind == OpType::Info && invoke.f == "read";
-        if kind == OpType::Fail || crashed_read {
-            continue;
-        }
-        let value = if kind == OpType::Ok {
-            &complete.unwrap().value
-        } else {
-            &invoke.value
-        };
-        out.push(Plain {
-            invoke: invoke.index,
-            complete: complete.filter(|c| c.is_ok()).map(|c| c.index),
-            key: value[0].to_string(),
-            f: invoke.f.clone(),
-            arg: value[1].clone(),
-        });
-    }
-    out
-}
-
-type Registers = BTreeMap<String, Value>;
-
-/// The registers after `op`, if it is legal.
-fn apply(registers: &Registers, op: &Plain) -> Option<Registers> {
-    let current = registers.get(&op.key).unwrap_or(&Value::Null);
-    let mut next = registers.clone();
-    match op.f.as_str() {
-        "read" => (op.arg.is_null() || op.arg == *current).then_some(next),
-        "write" => {
-            next.insert(op.key.clone(), op.arg.clone());
-            Some(next)
-        }
-        _ => {
-            if op.arg[0] != *current {
-                return None;
-            }
-            next.insert(op.key.clone(), op.arg[1].clone());
-            Some(next)
-        }
-    }
-}
-
-fn brute_force(h: &History) -> bool {
-    let ops = plain_ops(h);
-    assert!(ops.len() <= 32);
-    brute_force_from(&ops, 0, &Registers::new(), &mut HashSet::new())
-}
-
-/// Whether the unplaced operations can follow; `dead` remembers positions
-/// already known to fail (the future depends on nothing else).
-fn brute_force_from(
-    ops: &[Plain],
-    placed: u32,
-    registers: &Registers,
-    dead: &mut HashSet<(u32, Registers)>,
-) -> bool {
-    let is_placed = |i: usize| placed & (1 << i) != 0;
-    if (0..ops.len()).all(|i| is_placed(i) || ops[i].complete.is_none()) {
-        return true;
-    }
-    if dead.contains(&(placed, registers.clone())) {
-        return false;
-    }
-    let can_follow = (0..ops.len()).any(|i| {
-        let predecessors_placed = (0..ops.len())
-            .all(|j| is_placed(j) || ops[j].complete.is_none_or(|c| c > ops[i].invoke));
-        !is_placed(i)
-            && predecessors_placed
-            && apply(registers, &ops[i])
-                .is_some_and(|next| brute_force_from(ops, placed | 1 << i, &next, dead))
-    });
-    if !can_follow {
-        dead.insert((placed, registers.clone()));
-    }
-    can_follow
-}
-
-// ---------------------------------------------------------------------------
-// Random small histories
-
-/// How an operation ends in a generated history.
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum Fate {
-    Ok,
-    Fail,
-    /// Completed `info`; `true` if it took effect.
-    Info(bool),
-    /// Never completed; `true` if it took effect.
-    Unfinished(bool),
-}
-
-/// A generated operation before it is written down as history entries.
-#[derive(Debug, Clone)]
-struct Planned {
-    process: u64,
-    f: &'static str,
-    key: u64,
-    /// Write value or `[from, to]`; for reads, the value seen.
-    arg: Value,
-    invoke: u64,
-    /// When it takes effect: strictly inside its interval.
-    point: u64,
-    complete: u64,
-    fate: Fate,
-}
-
-/// The size and fault mix of random histories.
-#[derive(Debug, Clone, Copy)]
-struct Shape {
-    max_ops: usize,
-    /// Percentage of operations that end `info` or never complete.
-    crash_percent: u32,
-}
-
-/// Up to `max_ops` operations on 1-2 keys by 1-4 threads, values 0..3, run
-/// against real registers (so linearizable by construction), then with
-/// probability 0.6 one result altered at random.
-fn random_history(rng: &mut Xoshiro256PlusPlus, shape: Shape) -> History {
-    let mut planned = plan(rng, shape.max_ops, shape.crash_percent);
-    simulate(&mut planned, rng);
-    if rng.random_bool(0.6) {
-        let victim = rng.random_range(0..planned.len());
-        corrupt_op(&mut planned[victim], rng);
-    }
-    write_down(&planned)
-}
-
-fn plan(rng: &mut Xoshiro256PlusPlus, max_ops: usize, crash_percent: u32) -> Vec<Planned> {
-    let threads = rng.random_range(1..=4u64);
-    let keys = rng.random_range(1..=2u64);
-    // Per thread: its process id (None once it stopped) and when it is free.
-    let mut process: Vec<Option<u64>> = (0..threads).map(Some).collect();
-    let mut free_at = vec![0u64; threads as usize];
-    let mut planned = Vec::new();
-    for _ in 0..rng.random_range(1..=max_ops) {
-        let thread = rng.random_range(0..threads) as usize;
-        let Some(p) = process[thread] else { continue };
-        // Even times for events, odd for effect points: no ambiguous ties.
-        let invoke = free_at[thread] + 2 * rng.random_range(0..4);
-        let complete = invoke + 2 * rng.random_range(1..5);
-        let point = invoke + 1 + 2 * rng.random_range(0..(complete - invoke) / 2);
-        free_at[thread] = complete + 2;
-        let fate = if rng.random_range(0..100) < crash_percent {
-            match rng.random_bool(0.8) {
-                true => Fate::Info(rng.random_bool(0.5)),
-                false => Fate::Unfinished(rng.random_bool(0.5)),
-            }
-        } else if rng.random_bool(0.13) {
-            Fate::Fail
-        } else {
-            Fate::Ok
-        };
-        process[thread] = match fate {
-            Fate::Info(_) => Some(p + threads),
-            Fate::Unfinished(_) => None,
-            _ => Some(p),
-        };
-        let f = ["read", "write", "cas"][rng.random_range(0..3)];
-        let arg = match f {
-            "read" => Value::Null,
-            "write" => json!(rng.random_range(0..3)),
-            _ => json!([rng.random_range(0..3), rng.random_range(0..3)]),
-        };
-        let key = rng.random_range(0..keys);
-        planned.push(Planned {
-            process: p,
-            f,
-            key,
-            arg,
-            invoke,
-            point,
-            complete,
-            fate,
-        });
-    }
-    planned
-}
-
-/// Applies the operations at their effect points to real registers, filling
-/// in read results; a cas that does not match fails (or crashes without
-/// effect), as a real lin-kv would answer error 22.
-fn simulate(planned: &mut [Planned], rng: &mut Xoshiro256PlusPlus) {
-    let mut order: Vec<usize> = (0..planned.len()).collect();
-    order.sort_by_key(|&i| planned[i].point);
-    let mut registers: BTreeMap<u64, Value> = BTreeMap::new();
-    for i in order {
-        let op = &mut planned[i];
-        let current = registers.get(&op.key).cloned().unwrap_or(Value::Null);
-        let takes_effect = match op.fate {
-            Fate::Ok => true,
-            Fate::Fail => false,
-            Fate::Info(happened) | Fate::Unfinished(happened) => happened,
-        };
-        match op.f {
-            "read" if current.is_null() && op.fate == Fate::Ok && rng.random_bool(0.5) => {
-                op.fate = Fate::Fail // Maelstrom's error 20, key does not exist
-            }
-            "read" => op.arg = current,
-            "write" if takes_effect => {
-                registers.insert(op.key, op.arg.clone());
-            }
-            // A mismatch fails definitely (error 22); crashed ones stay so.
-            "cas" if op.arg[0] != current && op.fate == Fate::Ok => op.fate = Fate::Fail,
-            "cas" if op.arg[0] != current => {}
-            "cas" if takes_effect => {
-                registers.insert(op.key, op.arg[1].clone());
-            }
-            _ => {}
-        }
-    }
-}
-
-/// Alters one operation's result or outcome, which may break linearizability.
-fn corrupt_op(op: &mut Planned, rng: &mut Xoshiro256PlusPlus) {
-    let mut value = || -> Value { json!(rng.random_range(0..3)) };
-    match (op.f, op.fate) {
-        ("read", _) => {
-            op.fate = Fate::Ok;
-            op.arg = value();
-        }
-        ("write", _) => op.arg = value(),
-        (_, Fate::Ok) => op.fate = Fate::Fail,
-        _ => op.fate = Fate::Ok,
-    }
-}
-
-/// The history entries of the planned operations, in time order.
-fn write_down(planned: &[Planned]) -> History {
-    let mut events: Vec<(u64, Op)> = Vec::new();
-    for op in planned {
-        let client = Process::Client(op.process);
-        let invoke_value = match op.f {
-            "read" => json!([op.key, null]),
-            _ => json!([op.key, op.arg]),
-        };
-        events.push((
-            op.invoke,
-            Op::new(
-                0,
-                op.invoke,
-                OpType::Invoke,
-                client,
-                op.f,
-                invoke_value.clone(),
-            ),
-        ));
-        let (kind, value) = match op.fate {
-            Fate::Ok => (OpType::Ok, json!([op.key, op.arg])),
-            Fate::Fail => (OpType::Fail, invoke_value),
-            Fate::Info(_) => (OpType::Info, invoke_value),
-            Fate::Unfinished(_) => continue,
-        };
-        events.push((
-            op.complete,
-            Op::new(0, op.complete, kind, client, op.f, value),
-        ));
-    }
-    events.sort_by_key(|(time, _)| *time);
-    History::new(events.into_iter().map(|(_, op)| op).collect())
-}
+// Differential tests
 
 /// Checks `count` random histories of `shape` against the brute force and
 /// returns how many were valid and invalid.
