@@ -69,9 +69,11 @@ pub fn check(history: &History, options: &Options) -> LinearizabilityReport {
 
 /// Checks every key on up to `threads` threads; reports in `keys` order.
 fn check_keys(keys: &[KeyHistory], budget: &Budget, threads: usize) -> Vec<KeyReport> {
-    // Biggest keys first, so a long one does not start last and run alone.
+    // Likely-cheap keys first (crashed operations drive the cost, then
+    // size), so one pathological key cannot use up the shared time budget
+    // before the others have had their turn.
     let mut order: Vec<usize> = (0..keys.len()).collect();
-    order.sort_by_key(|&i| std::cmp::Reverse(keys[i].calls.len()));
+    order.sort_by_key(|&i| (keys[i].crashed(), keys[i].calls.len()));
     let check_one = |&i: &usize| {
         let key = &keys[i];
         (
