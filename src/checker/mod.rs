@@ -172,6 +172,8 @@ pub fn exceptions(history: &History) -> ExceptionsReport {
     }
 }
 
+pub mod kafka;
+
 /// A checker's verdict: valid, invalid, or unknown (the analysis could not
 /// decide, e.g. it ran out of its time budget).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
