@@ -14,6 +14,8 @@
 //! is Jepsen's: valid iff every anomaly type found is in
 //! [`ALLOWED_ERROR_TYPES`].
 
+#![warn(missing_docs)]
+
 mod cycles;
 mod facts;
 mod lag;

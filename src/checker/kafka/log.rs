@@ -1,10 +1,10 @@
 //! Anomalies of the logs themselves: conflicting or duplicated offsets,
 //! aborted reads, lost and unseen messages, messages nobody sent.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use super::Analysis;
-use super::parse::{Func, KeyId, Msg, clojure_set_order};
+use super::parse::{Func, KOp, KeyId, Msg, clojure_set_order};
 use super::report::{AbortedRead, Duplicate, InconsistentOffset, LostWrite, NoWriter, Unseen};
 
 /// `inconsistent-offsets`: offsets holding more than one message, by key.
@@ -112,23 +112,12 @@ fn lost_writes_of(a: &Analysis, key: KeyId) -> Vec<LostWrite> {
     let k = key as usize;
     let read = &a.facts.ok_reads[k];
     let spans = a.orders[k].first_last_indices();
-    // The bound, and the message that sets it (ties: Clojure set order).
-    let Some((bound, bound_msg)) = read
-        .iter()
-        .filter_map(|m| spans.get(m).map(|s| (s.0, m)))
-        .max_by(|x, y| x.0.cmp(&y.0).then(clojure_set_order(y.1, x.1)))
-    else {
+    let Some((bound, bound_msg)) = read_bound(read, &spans) else {
         return Vec::new();
     };
-    let mut must_read: Vec<(&Msg, usize, usize)> = spans
-        .iter()
-        .filter(|(_, s)| s.1 <= bound)
-        .map(|(m, s)| (*m, s.0, s.1))
-        .collect();
-    must_read.sort_by(|x, y| x.2.cmp(&y.2).then(clojure_set_order(x.0, y.0)));
     let max_read = a.facts.first_reader[k].get(bound_msg);
     let mut lost = Vec::new();
-    for (msg, first, _) in must_read {
+    for (msg, first) in must_read(&spans, bound) {
         if read.contains(msg) {
             continue;
         }
@@ -137,20 +126,42 @@ fn lost_writes_of(a: &Analysis, key: KeyId) -> Vec<LostWrite> {
         let Some(writer) = a.facts.writer(key, msg) else {
             continue;
         };
-        if !a.facts.must_have_committed(&a.parsed.ops[writer]) {
-            continue;
+        if a.facts.must_have_committed(&a.parsed.ops[writer]) {
+            lost.push(LostWrite {
+                key: a.key_name(key),
+                value: msg.clone(),
+                index: first,
+                max_read_index: bound,
+                writer: a.op_ref(writer, key),
+                max_read_value: bound_msg.clone(),
+                max_read: max_read.map(|r| a.op_ref(*r, key)),
+            });
         }
-        lost.push(LostWrite {
-            key: a.key_name(key),
-            value: msg.clone(),
-            index: first,
-            max_read_index: bound,
-            writer: a.op_ref(writer, key),
-            max_read_value: bound_msg.clone(),
-            max_read: max_read.map(|r| a.op_ref(*r, key)),
-        });
     }
     lost
+}
+
+/// First and last dense index of each message of a key.
+type Spans<'a> = HashMap<&'a Msg, (usize, usize)>;
+
+/// The highest first index among messages `ok` polls returned, and the
+/// message at it (on ties, the first in Clojure set order).
+fn read_bound<'a>(read: &HashSet<Msg>, spans: &Spans<'a>) -> Option<(usize, &'a Msg)> {
+    read.iter()
+        .filter_map(|m| spans.get_key_value(m).map(|(m, s)| (s.0, *m)))
+        .max_by(|x, y| x.0.cmp(&y.0).then(clojure_set_order(y.1, x.1)))
+}
+
+/// Messages whose last index is at or below the bound, in log order, each
+/// with its first index.
+fn must_read<'a>(spans: &Spans<'a>, bound: usize) -> Vec<(&'a Msg, usize)> {
+    let mut due: Vec<(&Msg, usize, usize)> = spans
+        .iter()
+        .filter(|(_, s)| s.1 <= bound)
+        .map(|(m, s)| (*m, s.0, s.1))
+        .collect();
+    due.sort_by(|x, y| x.2.cmp(&y.2).then(clojure_set_order(x.0, y.0)));
+    due.into_iter().map(|(m, first, _)| (m, first)).collect()
 }
 
 /// `unseen`: at the end of the history, messages sent by `ok` sends that no
@@ -161,37 +172,15 @@ fn lost_writes_of(a: &Analysis, key: KeyId) -> Vec<LostWrite> {
 /// ends up holding that poll's messages (its merge keeps keys present on one
 /// side as they are). We reproduce that: it can change the verdict.
 pub(crate) fn unseen(a: &Analysis) -> Option<Unseen> {
-    let relevant: Vec<&super::parse::KOp> = a
+    let relevant: Vec<&KOp> = a
         .parsed
         .ops
         .iter()
         .filter(|op| op.is_ok() && matches!(op.f, Func::Send | Func::Poll))
         .collect();
     let (last, earlier) = relevant.split_last()?;
-    let n = a.parsed.keys.len();
-    let mut sent: Vec<HashSet<&Msg>> = vec![HashSet::new(); n];
-    let mut polled: Vec<HashSet<&Msg>> = vec![HashSet::new(); n];
-    let mut appeared_earlier = vec![false; n];
-    for op in earlier {
-        for s in &op.sends {
-            appeared_earlier[s.key as usize] = true;
-        }
-        for r in &op.reads {
-            appeared_earlier[r.key as usize] = true;
-        }
-    }
-    for op in &relevant {
-        for s in &op.sends {
-            sent[s.key as usize].insert(&s.pair.msg);
-        }
-        for r in &op.reads {
-            polled[r.key as usize].extend(r.pairs.iter().map(|p| &p.msg));
-        }
-    }
-    let quirk = |k: KeyId| {
-        let k = k as usize;
-        !appeared_earlier[k] && last.sends.iter().all(|s| s.key as usize != k)
-    };
+    let seen = Seen::of(a.parsed.keys.len(), &relevant);
+    let new_in_last = keys_new_in_last_poll(a.parsed.keys.len(), last, earlier);
     let mut unseen = Unseen {
         time: last.time,
         unseen: BTreeMap::new(),
@@ -199,20 +188,60 @@ pub(crate) fn unseen(a: &Analysis) -> Option<Unseen> {
     };
     for key in a.parsed.keys.by_name() {
         let k = key as usize;
-        let mut msgs: Vec<Msg> = if quirk(key) {
-            polled[k].iter().map(|m| (*m).clone()).collect()
+        let mut msgs: Vec<Msg> = if new_in_last[k] {
+            seen.polled[k].iter().map(|m| (*m).clone()).collect()
         } else {
-            sent[k]
-                .difference(&polled[k])
-                .map(|m| (*m).clone())
-                .collect()
+            let missing = seen.sent[k].difference(&seen.polled[k]);
+            missing.map(|m| (*m).clone()).collect()
         };
-        if msgs.is_empty() {
-            continue;
+        if !msgs.is_empty() {
+            msgs.sort();
+            unseen.unseen.insert(a.key_name(key), msgs.len());
+            unseen.messages.insert(a.key_name(key), msgs);
         }
-        msgs.sort();
-        unseen.unseen.insert(a.key_name(key), msgs.len());
-        unseen.messages.insert(a.key_name(key), msgs);
     }
     (!unseen.unseen.is_empty()).then_some(unseen)
+}
+
+/// Per key, the messages `ok` sends sent and `ok` polls returned.
+struct Seen<'a> {
+    sent: Vec<HashSet<&'a Msg>>,
+    polled: Vec<HashSet<&'a Msg>>,
+}
+
+impl<'a> Seen<'a> {
+    fn of(keys: usize, ops: &[&'a KOp]) -> Seen<'a> {
+        let mut seen = Seen {
+            sent: vec![HashSet::new(); keys],
+            polled: vec![HashSet::new(); keys],
+        };
+        for op in ops {
+            for s in &op.sends {
+                seen.sent[s.key as usize].insert(&s.pair.msg);
+            }
+            for r in &op.reads {
+                seen.polled[r.key as usize].extend(r.pairs.iter().map(|p| &p.msg));
+            }
+        }
+        seen
+    }
+}
+
+/// Keys that no earlier op mentioned and the last op only polls.
+fn keys_new_in_last_poll(keys: usize, last: &KOp, earlier: &[&KOp]) -> Vec<bool> {
+    let mut new = vec![false; keys];
+    for r in &last.reads {
+        new[r.key as usize] = true;
+    }
+    for op in earlier.iter().chain([&last]) {
+        for s in &op.sends {
+            new[s.key as usize] = false;
+        }
+    }
+    for op in earlier {
+        for r in &op.reads {
+            new[r.key as usize] = false;
+        }
+    }
+    new
 }

@@ -33,9 +33,12 @@ pub struct OpRef {
     pub invoke_index: usize,
     /// Completion time, in nanoseconds.
     pub time: Time,
+    /// Completion type.
     #[serde(rename = "type")]
     pub kind: OpType,
+    /// Client process.
     pub process: u64,
+    /// `send`, `poll`, `assign` or `crash`.
     pub f: &'static str,
     /// The op's value, keeping only the key at issue.
     pub value: Value,
@@ -95,7 +98,9 @@ fn pairs_json(pairs: &[Pair]) -> Value {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub struct InconsistentOffset {
+    /// The key.
     pub key: String,
+    /// The offset, as nodes reported it.
     pub offset: i64,
     /// Dense index of the offset.
     pub index: usize,
@@ -107,10 +112,13 @@ pub struct InconsistentOffset {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub struct Duplicate {
+    /// The key.
     pub key: String,
+    /// The duplicated message.
     pub value: Msg,
     /// How many offsets hold it.
     pub count: usize,
+    /// The offsets holding it, ascending.
     pub offsets: Vec<i64>,
 }
 
@@ -118,9 +126,13 @@ pub struct Duplicate {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub struct AbortedRead {
+    /// The key.
     pub key: String,
+    /// The message polled.
     pub value: Msg,
+    /// The failed send.
     pub writer: OpRef,
+    /// The `ok` poll that returned it.
     pub reader: OpRef,
 }
 
@@ -129,12 +141,15 @@ pub struct AbortedRead {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub struct LostWrite {
+    /// The key.
     pub key: String,
+    /// The lost message.
     pub value: Msg,
     /// Dense index of the message's first slot.
     pub index: usize,
     /// Highest dense index (first slot) of any message an `ok` poll returned.
     pub max_read_index: usize,
+    /// The send of the lost message.
     pub writer: OpRef,
     /// The message at `max-read-index` that some `ok` poll returned.
     pub max_read_value: Msg,
@@ -147,6 +162,7 @@ pub struct LostWrite {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub struct IntPollError {
+    /// The key.
     pub key: String,
     /// The two consecutive messages.
     pub values: [Msg; 2],
@@ -159,6 +175,7 @@ pub struct IntPollError {
     /// For a skip: the messages the poll jumped over, in log order.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub skipped: Option<Vec<Msg>>,
+    /// The poll.
     pub op: OpRef,
 }
 
@@ -169,10 +186,15 @@ pub struct IntPollError {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub struct ProcessOrderError {
+    /// The key.
     pub key: String,
+    /// The earlier op's last message and the later op's first.
     pub values: [Msg; 2],
+    /// Their offsets as the ops reported them.
     pub offsets: [Option<i64>; 2],
+    /// Their dense indices in the version order.
     pub indices: [usize; 2],
+    /// Index difference: 1 is expected for polls, more than 0 for sends.
     pub delta: i64,
     /// For a skip: the messages jumped over, in log order.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -186,8 +208,11 @@ pub struct ProcessOrderError {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub struct NoWriter {
+    /// The key.
     pub key: String,
+    /// The message nobody sent.
     pub value: Msg,
+    /// Its offset in the poll.
     pub offset: Option<i64>,
     /// The first op that polled it.
     pub reader: OpRef,
@@ -199,11 +224,18 @@ pub struct NoWriter {
 pub enum Step {
     /// The next op polled a message this op sent.
     #[serde(rename = "wr")]
-    Wr { key: String, value: Msg },
+    Wr {
+        /// The key.
+        key: String,
+        /// The message sent and polled.
+        value: Msg,
+    },
     /// This op completed before the next one was invoked.
     #[serde(rename = "realtime", rename_all = "kebab-case")]
     Realtime {
+        /// History index of this op's completion.
         completed_index: usize,
+        /// History index of the next op's invocation.
         invoked_index: usize,
     },
 }
@@ -243,8 +275,10 @@ pub struct Unseen {
 pub struct RealtimeLag {
     /// When the poll was invoked, in seconds.
     pub time: f64,
+    /// The polling process.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub process: Option<u64>,
+    /// The key it lagged on.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub key: Option<String>,
     /// How long the newest message it could see had already been superseded,
@@ -256,21 +290,34 @@ pub struct RealtimeLag {
 /// shows at most Jepsen's number per type, with the full count.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct KafkaReport {
+    /// `inconsistent-offsets`, by key then offset.
     pub inconsistent_offsets: Vec<InconsistentOffset>,
+    /// `duplicate`, by key then first offset.
     pub duplicate: Vec<Duplicate>,
+    /// `G1a`, in history order of the polls.
     pub g1a: Vec<AbortedRead>,
+    /// `lost-write`, by key then index.
     pub lost_write: Vec<LostWrite>,
+    /// `int-poll-skip`, in history order.
     pub int_poll_skip: Vec<IntPollError>,
+    /// `int-nonmonotonic-poll`, in history order.
     pub int_nonmonotonic_poll: Vec<IntPollError>,
+    /// `poll-skip`, in history order of the later poll.
     pub poll_skip: Vec<ProcessOrderError>,
+    /// `nonmonotonic-poll`, in history order of the later poll.
     pub nonmonotonic_poll: Vec<ProcessOrderError>,
+    /// `nonmonotonic-send`, in history order of the later send.
     pub nonmonotonic_send: Vec<ProcessOrderError>,
+    /// `G1c-realtime`: one cycle per strongly connected component.
     pub g1c_realtime: Vec<Cycle>,
+    /// `no-writer-of-value`, in history order of the first reader.
     pub no_writer_of_value: Vec<NoWriter>,
     /// Elle's `empty-transaction-graph`: no send or poll could be related to
     /// any other (e.g. nothing succeeded).
     pub empty_transaction_graph: bool,
+    /// `unseen`, when any message is.
     pub unseen: Option<Unseen>,
+    /// `worst-realtime-lag`.
     pub worst_realtime_lag: RealtimeLag,
     /// Distinct `error`s of `info` sends and polls, in order of appearance.
     pub info_txn_causes: Vec<Value>,
