@@ -131,6 +131,7 @@ fn lost_writes_of(a: &Analysis, key: KeyId) -> Vec<LostWrite> {
                 key: a.key_name(key),
                 value: msg.clone(),
                 index: first,
+                offset: a.orders[k].slots[first].offset,
                 max_read_index: bound,
                 writer: a.op_ref(writer, key),
                 max_read_value: bound_msg.clone(),

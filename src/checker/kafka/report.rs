@@ -147,6 +147,8 @@ pub struct LostWrite {
     pub value: Msg,
     /// Dense index of the message's first slot.
     pub index: usize,
+    /// The offset of that slot.
+    pub offset: i64,
     /// Highest dense index (first slot) of any message an `ok` poll returned.
     pub max_read_index: usize,
     /// The send of the lost message.

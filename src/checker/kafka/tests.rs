@@ -465,3 +465,26 @@ fn the_result_json_mirrors_jepsens_keys() {
         assert!(json.get(key).is_some(), "{key} missing");
     }
 }
+
+#[test]
+fn odd_values_are_reported_not_fatal() {
+    let mut b = Builder::default();
+    b.send(0, "k", 1, 0)
+        .poll(1, json!({"k": [[0, 1], [1, "1"], [-3, 1.5], "junk"]}))
+        .poll(1, json!("not a map"))
+        .push(2, OpType::Ok, "poll", Value::Null)
+        .push(3, OpType::Ok, "debug-topic-partitions", json!({}));
+    let report = b.check();
+    let orphans: Vec<Msg> = report
+        .no_writer_of_value
+        .iter()
+        .map(|e| e.value.clone())
+        .collect();
+    assert_eq!(
+        orphans,
+        vec![Msg::Json("\"1\"".into()), Msg::Json("1.5".into())]
+    );
+    // The negative offset never enters the log.
+    assert!(report.duplicate.is_empty());
+    assert_eq!(report.error_types(), vec!["no-writer-of-value"]);
+}
