@@ -28,18 +28,18 @@ impl<T> Default for Steps<T> {
     }
 }
 
-/// A step between two known dense indices.
-struct Step {
+/// A move between two known dense indices.
+struct Jump {
     indices: [usize; 2],
     delta: i64,
 }
 
-impl Step {
-    /// The step from `from` to `to`, when both messages have an index.
-    fn between(order: &VersionOrder, from: Option<&Pair>, to: Option<&Pair>) -> Option<Step> {
+impl Jump {
+    /// The move from `from` to `to`, when both messages have an index.
+    fn between(order: &VersionOrder, from: Option<&Pair>, to: Option<&Pair>) -> Option<Jump> {
         let i = order.index_of(&from?.msg)?;
         let j = order.index_of(&to?.msg)?;
-        Some(Step {
+        Some(Jump {
             indices: [i, j],
             delta: j as i64 - i as i64,
         })
@@ -59,22 +59,22 @@ pub(crate) fn int_poll(a: &Analysis) -> Steps<IntPollError> {
         for reads in &op.reads {
             let order = &a.orders[reads.key as usize];
             for window in reads.pairs.windows(2) {
-                let Some(step) = Step::between(order, Some(&window[0]), Some(&window[1])) else {
+                let Some(jump) = Jump::between(order, Some(&window[0]), Some(&window[1])) else {
                     continue;
                 };
-                if step.delta == 1 {
+                if jump.delta == 1 {
                     continue;
                 }
                 let error = IntPollError {
                     key: a.key_name(reads.key),
                     values: [window[0].msg.clone(), window[1].msg.clone()],
                     offsets: [window[0].offset, window[1].offset],
-                    indices: step.indices,
-                    delta: step.delta,
-                    skipped: step.skipped(order),
+                    indices: jump.indices,
+                    delta: jump.delta,
+                    skipped: jump.skipped(order),
                     op: a.op_ref(id, reads.key),
                 };
-                push_step(&mut found, error, step.delta);
+                push_step(&mut found, error, jump.delta);
             }
         }
     }
@@ -131,24 +131,22 @@ pub(crate) fn poll_order(a: &Analysis) -> Steps<ProcessOrderError> {
             Func::Poll => {
                 let tracked = tracker.keys(op.process);
                 for reads in &op.reads {
-                    let Some(last) = tracked.get(&reads.key).copied() else {
-                        continue;
-                    };
                     let next = Last {
                         op: id,
                         pair: reads.pairs.first(),
+                    };
+                    let Some(&last) = tracked.get(&reads.key) else {
+                        continue;
                     };
                     if let Some((error, delta)) = compare(a, reads.key, last, next) {
                         push_step(&mut found, error, delta);
                     }
                 }
+                // Only `ok` polls move the process on.
                 if op.is_ok() {
                     for reads in &op.reads {
-                        let last = Last {
-                            op: id,
-                            pair: reads.pairs.last(),
-                        };
-                        tracked.insert(reads.key, last);
+                        let pair = reads.pairs.last();
+                        tracked.insert(reads.key, Last { op: id, pair });
                     }
                 }
             }
@@ -164,39 +162,49 @@ pub(crate) fn poll_order(a: &Analysis) -> Steps<ProcessOrderError> {
 pub(crate) fn send_order(a: &Analysis) -> Vec<ProcessOrderError> {
     let mut found = Vec::new();
     let mut tracker = Tracker::default();
-    for (id, op) in a.parsed.ops.iter().enumerate() {
-        if !matches!(op.kind, OpType::Ok | OpType::Info) {
-            continue;
-        }
+    let completed = a.parsed.ops.iter().enumerate();
+    for (id, op) in completed.filter(|(_, op)| matches!(op.kind, OpType::Ok | OpType::Info)) {
         match op.f {
             Func::Assign => tracker.assign(op),
-            Func::Send => {
-                let tracked = tracker.keys(op.process);
-                for key in distinct_keys(op) {
-                    let mut pairs = op.writes_of(key);
-                    let first = pairs.next();
-                    let last_of_op = pairs.last().or(first);
-                    if let Some(last) = tracked.get(&key).copied() {
-                        let next = Last {
-                            op: id,
-                            pair: first,
-                        };
-                        match compare(a, key, last, next) {
-                            Some((error, delta)) if delta < 1 => found.push(error),
-                            _ => {}
-                        }
-                    }
-                    let last = Last {
-                        op: id,
-                        pair: last_of_op,
-                    };
-                    tracked.insert(key, last);
-                }
-            }
+            Func::Send => check_send(a, tracker.keys(op.process), id, &mut found),
             Func::Poll | Func::Crash => {}
         }
     }
     found
+}
+
+/// Compares each key's first message in send `id` with the process's
+/// previous send there, then remembers this send's last message.
+fn check_send<'a>(
+    a: &Analysis<'a>,
+    tracked: &mut HashMap<KeyId, Last<'a>>,
+    id: usize,
+    found: &mut Vec<ProcessOrderError>,
+) {
+    let op = &a.parsed.ops[id];
+    for key in distinct_keys(op) {
+        let mut pairs = op.writes_of(key);
+        let first = pairs.next();
+        let last_here = pairs.last().or(first);
+        if let Some(&last) = tracked.get(&key) {
+            let next = Last {
+                op: id,
+                pair: first,
+            };
+            if let Some((error, delta)) = compare(a, key, last, next)
+                && delta < 1
+            {
+                found.push(error);
+            }
+        }
+        tracked.insert(
+            key,
+            Last {
+                op: id,
+                pair: last_here,
+            },
+        );
+    }
 }
 
 /// The keys an op sends to, each once, in order.
@@ -214,8 +222,8 @@ fn distinct_keys(op: &KOp) -> Vec<KeyId> {
 /// (with its delta) unless the step is exactly 1 or cannot be measured.
 fn compare(a: &Analysis, key: KeyId, last: Last, next: Last) -> Option<(ProcessOrderError, i64)> {
     let order = &a.orders[key as usize];
-    let step = Step::between(order, last.pair, next.pair)?;
-    if step.delta == 1 {
+    let jump = Jump::between(order, last.pair, next.pair)?;
+    if jump.delta == 1 {
         return None;
     }
     let (from, to) = (last.pair?, next.pair?);
@@ -223,10 +231,10 @@ fn compare(a: &Analysis, key: KeyId, last: Last, next: Last) -> Option<(ProcessO
         key: a.key_name(key),
         values: [from.msg.clone(), to.msg.clone()],
         offsets: [from.offset, to.offset],
-        indices: step.indices,
-        delta: step.delta,
-        skipped: step.skipped(order),
+        indices: jump.indices,
+        delta: jump.delta,
+        skipped: jump.skipped(order),
         ops: [a.op_ref(last.op, key), a.op_ref(next.op, key)],
     };
-    Some((error, step.delta))
+    Some((error, jump.delta))
 }
