@@ -12,6 +12,7 @@ use crate::history::{History, Op};
 use crate::runner::options::Availability;
 
 pub mod counter;
+pub mod kafka;
 pub mod set_full;
 pub mod stats;
 pub mod unique_ids;
@@ -171,8 +172,6 @@ pub fn exceptions(history: &History) -> ExceptionsReport {
         exceptions,
     }
 }
-
-pub mod kafka;
 
 /// A checker's verdict: valid, invalid, or unknown (the analysis could not
 /// decide, e.g. it ran out of its time budget).
