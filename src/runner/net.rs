@@ -297,7 +297,14 @@ impl Journal {
         body: Option<&RawValue>,
         deadline: Option<Time>,
     ) {
-        for part in [&time.to_le_bytes()[..], event.as_bytes(), &msg.id.to_le_bytes(), msg.src.as_bytes(), msg.dest.as_bytes(), body.map_or(&b""[..], |b| b.get().as_bytes())] {
+        for part in [
+            &time.to_le_bytes()[..],
+            event.as_bytes(),
+            &msg.id.to_le_bytes(),
+            msg.src.as_bytes(),
+            msg.dest.as_bytes(),
+            body.map_or(&b""[..], |b| b.get().as_bytes()),
+        ] {
             self.digest = fnv1a(self.digest, part);
         }
         if let Some(out) = &mut self.out {

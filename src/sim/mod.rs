@@ -130,13 +130,20 @@ impl SimOutcome {
             o.time_limit.as_secs_f64(),
             o.rate,
             o.latency.as_millis(),
-            serde_json::to_value(o.latency_dist).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default(),
+            serde_json::to_value(o.latency_dist)
+                .ok()
+                .and_then(|v| v.as_str().map(String::from))
+                .unwrap_or_default(),
         );
         if !o.nemesis.is_empty() {
             let faults: Vec<String> = o
                 .nemesis
                 .iter()
-                .filter_map(|f| serde_json::to_value(f).ok().and_then(|v| v.as_str().map(String::from)))
+                .filter_map(|f| {
+                    serde_json::to_value(f)
+                        .ok()
+                        .and_then(|v| v.as_str().map(String::from))
+                })
                 .collect();
             cmd.push_str(&format!(
                 " --nemesis {} --nemesis-interval {}",
@@ -178,7 +185,8 @@ impl Simulation {
 
     /// Adds message loss and duplication between nodes.
     pub fn with_faults(mut self, faults: NetworkFaults) -> Simulation {
-        self.engine.set_network_faults(faults.loss, faults.duplication);
+        self.engine
+            .set_network_faults(faults.loss, faults.duplication);
         self
     }
 
@@ -195,7 +203,8 @@ impl Simulation {
             let next_timer = self.next_node_timer();
             match (next_event, next_timer) {
                 (None, None) => {
-                    self.engine.abort("the simulation stalled: no event is left and no node has a timer");
+                    self.engine
+                        .abort("the simulation stalled: no event is left and no node has a timer");
                 }
                 (Some(at), None) => {
                     now = at;
@@ -255,8 +264,10 @@ impl Simulation {
         let (validity, results) = match &crash {
             Some(_) => (None, Value::Null),
             None => {
-                let mut analysis = analysis::analyse(&history, &journal.stats, workload.as_ref(), &opts);
-                analysis.results["glomers"] = crate::runner::extras(&history, &journal.stats, &opts, 0, 0.0);
+                let mut analysis =
+                    analysis::analyse(&history, &journal.stats, workload.as_ref(), &opts);
+                analysis.results["glomers"] =
+                    crate::runner::extras(&history, &journal.stats, &opts, 0, 0.0);
                 (Some(analysis.validity), analysis.results)
             }
         };

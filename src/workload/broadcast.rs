@@ -9,8 +9,8 @@ use rand::RngExt;
 use serde_json::{Value, json};
 
 use super::g_set::once_per_thread;
-use super::{Free, 
-    Checked, Client, ErrorHandling, Kind, Next, OpSpec, Step, Workload, check_reply,
+use super::{
+    Checked, Client, ErrorHandling, Free, Kind, Next, OpSpec, Step, Workload, check_reply,
     complete_or_malformed,
 };
 use crate::checker::set_full;

@@ -4,8 +4,8 @@
 
 use serde_json::{Value, json};
 
-use super::{Free, 
-    Checked, Client, ErrorHandling, Kind, Next, OpSpec, Step, Workload, check_reply,
+use super::{
+    Checked, Client, ErrorHandling, Free, Kind, Next, OpSpec, Step, Workload, check_reply,
     complete_or_malformed,
 };
 use crate::checker::set_full;
@@ -33,7 +33,10 @@ impl Workload for GSet {
     fn next_op(&mut self, free: &[Free], rng: &mut Rng) -> Next {
         if rng.random_bool(0.5) {
             self.next_element += 1;
-            Next::Op(free[0].thread, OpSpec::new("add", json!(self.next_element - 1)))
+            Next::Op(
+                free[0].thread,
+                OpSpec::new("add", json!(self.next_element - 1)),
+            )
         } else {
             Next::Op(free[0].thread, OpSpec::new("read", Value::Null))
         }

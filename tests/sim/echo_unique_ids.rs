@@ -1,34 +1,10 @@
-//! Every challenge's node under the simulator at its official flags, across
-//! many seeds, with partitions where the challenge allows: the fast,
-//! deterministic counterpart of `make challenges`.
+//! Challenges 1 (echo) and 2 (unique ids), and replay determinism.
 
 use std::time::Duration;
 
-use glomers::runner::TestOptions;
 use glomers::runner::options::{Availability, Fault, WorkloadName};
-use glomers::sim::SimOutcome;
-use glomers::solutions;
 
-const SEEDS: u64 = 20;
-
-fn options(workload: WorkloadName, nodes: usize, seed: u64) -> TestOptions {
-    TestOptions::new(workload, "in-process", seed).with_node_count(nodes)
-}
-
-fn run(solution: &str, opts: TestOptions) -> SimOutcome {
-    solutions::simulation(solution, opts).expect("a known solution").run()
-}
-
-fn assert_valid(outcome: &SimOutcome) {
-    assert_eq!(
-        outcome.exit_code(),
-        0,
-        "{} is not valid: {}\nworkload: {}",
-        outcome.options.workload,
-        outcome.replay_hint(),
-        outcome.results["workload"]
-    );
-}
+use crate::{SEEDS, assert_valid, options, run};
 
 #[test]
 fn challenge_1_echo() {
@@ -49,7 +25,13 @@ fn challenge_2_unique_ids_with_partitions() {
         opts.nemesis = vec![Fault::Partition];
         let outcome = run("unique-ids", opts);
         assert_valid(&outcome);
-        assert!(outcome.result(&["workload", "acknowledged-count"]).as_u64().unwrap() > 25_000);
+        assert!(
+            outcome
+                .result(&["workload", "acknowledged-count"])
+                .as_u64()
+                .unwrap()
+                > 25_000
+        );
     }
 }
 

@@ -1,0 +1,38 @@
+//! Every challenge's node under the simulator at its official flags, across
+//! many seeds, with partitions where the challenge allows: the fast,
+//! deterministic counterpart of `make challenges`. One module per challenge;
+//! a failure prints the seed and the command that replays it.
+
+mod echo_unique_ids;
+
+use glomers::runner::TestOptions;
+use glomers::runner::options::WorkloadName;
+use glomers::sim::SimOutcome;
+use glomers::solutions;
+
+/// Seeds per configuration.
+pub const SEEDS: u64 = 20;
+
+/// Maelstrom's defaults for `workload` on `nodes` nodes, with a seed.
+pub fn options(workload: WorkloadName, nodes: usize, seed: u64) -> TestOptions {
+    TestOptions::new(workload, "in-process", seed).with_node_count(nodes)
+}
+
+/// Runs a built-in solution under the simulator.
+pub fn run(solution: &str, opts: TestOptions) -> SimOutcome {
+    solutions::simulation(solution, opts)
+        .expect("a known solution")
+        .run()
+}
+
+/// Fails with the replay command unless the run is valid.
+pub fn assert_valid(outcome: &SimOutcome) {
+    assert_eq!(
+        outcome.exit_code(),
+        0,
+        "{} is not valid: {}\nworkload: {}",
+        outcome.options.workload,
+        outcome.replay_hint(),
+        outcome.results["workload"]
+    );
+}
