@@ -33,6 +33,7 @@
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 use std::fmt;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use rand::SeedableRng;
@@ -139,6 +140,7 @@ pub struct Context<N: Node> {
     firing: Option<TimerId>,
     firing_cancelled: bool,
     dropped_replies: u64,
+    data_dir: Option<PathBuf>,
 }
 
 impl<N: Node> Context<N> {
@@ -157,6 +159,7 @@ impl<N: Node> Context<N> {
             firing: None,
             firing_cancelled: false,
             dropped_replies: 0,
+            data_dir: None,
         }
     }
 
@@ -178,6 +181,15 @@ impl<N: Node> Context<N> {
     /// Time since the node started, from the host's clock (real or virtual).
     pub fn now(&self) -> Duration {
         self.now
+    }
+
+    /// A directory for state that must survive a restart of this node, if
+    /// the host provides one. It belongs to this node and this test run only
+    /// (our runner sets `GLOMERS_DATA_DIR`; the simulator keeps one per node
+    /// across simulated crashes). Under real Maelstrom there is none: its
+    /// nodes share `/tmp` across runs, where old state would be wrong.
+    pub fn data_dir(&self) -> Option<&Path> {
+        self.data_dir.as_deref()
     }
 
     /// A random number generator seeded by the host.
@@ -343,6 +355,12 @@ impl<N: Node> Runtime<N> {
             ctx: Context::new(seed),
             initialised: false,
         }
+    }
+
+    /// Gives the node a directory for durable state (see [`Context::data_dir`]).
+    pub fn with_data_dir(mut self, dir: Option<PathBuf>) -> Self {
+        self.ctx.data_dir = dir;
+        self
     }
 
     /// The node, for inspection (tests, invariant checks).

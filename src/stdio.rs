@@ -19,14 +19,26 @@ use crate::node::{Decoded, Node, Runtime};
 /// arguments are ignored (Maelstrom passes its positional arguments on).
 ///
 /// The node's random number generator is seeded from `GLOMERS_SEED` when
-/// set, otherwise from the operating system.
+/// set, otherwise from the operating system; `GLOMERS_DATA_DIR`, when set,
+/// is the node's directory for durable state.
 pub fn run<N: Node>(node: N) -> anyhow::Result<()> {
     let stdout = io::stdout();
-    run_with(node, io::stdin(), stdout.lock(), seed_from_env())
+    let data_dir = std::env::var_os("GLOMERS_DATA_DIR").map(std::path::PathBuf::from);
+    let runtime = Runtime::new(node, seed_from_env()).with_data_dir(data_dir);
+    run_runtime(runtime, io::stdin(), stdout.lock())
 }
 
 /// Runs `node` on any input and output; [`run`] with explicit streams and seed.
-pub fn run_with<N, R, W>(node: N, input: R, mut output: W, seed: u64) -> anyhow::Result<()>
+pub fn run_with<N, R, W>(node: N, input: R, output: W, seed: u64) -> anyhow::Result<()>
+where
+    N: Node,
+    R: Read + Send + 'static,
+    W: Write,
+{
+    run_runtime(Runtime::new(node, seed), input, output)
+}
+
+fn run_runtime<N, R, W>(runtime: Runtime<N>, input: R, mut output: W) -> anyhow::Result<()>
 where
     N: Node,
     R: Read + Send + 'static,
@@ -36,7 +48,7 @@ where
     let reader = thread::Builder::new()
         .name("stdin-reader".into())
         .spawn(move || read_batches::<N, R>(input, tx))?;
-    let result = handle_batches(Runtime::new(node, seed), rx, &mut output);
+    let result = handle_batches(runtime, rx, &mut output);
     // The reader ends on EOF; if the handler failed first (stdout closed),
     // the reader exits at its next send.
     if result.is_ok() {

@@ -131,6 +131,7 @@ fn spawn_node(
             "GLOMERS_SEED",
             super::random::derive(opts.seed, name).to_string(),
         )
+        .env("GLOMERS_DATA_DIR", &data_dir)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
