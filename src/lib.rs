@@ -38,6 +38,7 @@ pub mod history;
 pub mod kv;
 pub mod node;
 pub mod protocol;
+pub mod raft;
 pub mod stdio;
 
 pub use node::{Context, Node, NodeRng, RpcError, Runtime, TimerId};
