@@ -18,6 +18,8 @@ pub(crate) struct Progress {
     pub acked_round: u64,
     /// Heard from since the last check-quorum.
     pub active: bool,
+    /// `matched` at the previous heartbeat, to notice stalled streaming.
+    matched_at_heartbeat: u64,
 }
 
 impl Progress {
@@ -30,6 +32,7 @@ impl Progress {
             probe_sent: false,
             acked_round: 0,
             active: false,
+            matched_at_heartbeat: 0,
         }
     }
 
@@ -45,6 +48,22 @@ impl Progress {
         } else if let Some(last) = last_sent {
             self.next = last + 1;
         }
+    }
+
+    /// Called at every heartbeat. Streaming that has entries out but made
+    /// no progress for a whole heartbeat interval has most likely lost a
+    /// message: fall back to probing from the match. A pending probe is
+    /// re-sent.
+    pub fn heartbeat(&mut self) {
+        let stalled = !self.probing
+            && self.next > self.matched + 1
+            && self.matched == self.matched_at_heartbeat;
+        if stalled {
+            self.probing = true;
+            self.next = self.matched + 1;
+        }
+        self.probe_sent = false;
+        self.matched_at_heartbeat = self.matched;
     }
 
     /// Records any answer in this term: the follower is alive and follows us.
@@ -119,5 +138,25 @@ mod tests {
         p.sent(Some(15));
         assert!(!p.can_send());
         assert_eq!(p.next, 11);
+    }
+
+    #[test]
+    fn streaming_without_progress_for_a_heartbeat_falls_back_to_probing() {
+        let mut p = Progress::new(1);
+        p.matched_to(3);
+        p.sent(Some(9));
+        p.heartbeat();
+        assert!(!p.probing);
+        p.matched_to(5);
+        p.heartbeat();
+        assert!(!p.probing);
+        p.heartbeat();
+        assert_eq!((p.probing, p.next), (true, 6));
+        // Nothing out, nothing stalled.
+        let mut idle = Progress::new(1);
+        idle.matched_to(4);
+        idle.heartbeat();
+        idle.heartbeat();
+        assert!(!idle.probing);
     }
 }

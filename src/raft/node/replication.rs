@@ -2,7 +2,7 @@
 //! and the leader's commit rule (§5.4.2).
 
 use super::Raft;
-use crate::raft::message::{Append, AppendOk, AppendReject, Message, Role};
+use crate::raft::message::{Append, AppendOk, AppendReject, Entry, Message, Role};
 use crate::raft::progress::quorum_value;
 
 impl<C: Clone> Raft<C> {
@@ -103,14 +103,21 @@ impl<C: Clone> Raft<C> {
     }
 
     /// Starts a new heartbeat round: every follower gets an AppendEntries
-    /// now, which also retransmits a probe that may have been lost.
+    /// now. A probing follower gets its probe again (it may have been
+    /// lost); a streaming one gets an empty append at its match, which it
+    /// always accepts, so a heartbeat overtaking entries still in flight
+    /// does not look like a gap.
     pub(super) fn send_heartbeats(&mut self) {
         self.leadership.round += 1;
         for peer in self.peers.clone() {
-            if let Some(progress) = self.leadership.progress.get_mut(&peer) {
-                progress.probe_sent = false;
+            let progress = self.leadership.progress.get_mut(&peer).expect("a peer");
+            progress.heartbeat();
+            if progress.probing {
+                self.send_append(&peer);
+            } else {
+                let matched = progress.matched;
+                self.send_entries(&peer, matched, Vec::new());
             }
-            self.send_append(&peer);
         }
     }
 
@@ -129,8 +136,7 @@ impl<C: Clone> Raft<C> {
         }
     }
 
-    /// Sends `to` the entries from its next index (up to the batch limit),
-    /// or none as a heartbeat.
+    /// Sends `to` the entries from its next index, up to the batch limit.
     fn send_append(&mut self, to: &str) {
         let progress = self
             .leadership
@@ -142,6 +148,10 @@ impl<C: Clone> Raft<C> {
             .log
             .batch(progress.next, self.config.max_append_entries);
         progress.sent(entries.last().map(|e| e.index));
+        self.send_entries(to, prev_index, entries);
+    }
+
+    fn send_entries(&mut self, to: &str, prev_index: u64, entries: Vec<Entry<C>>) {
         let append = Append {
             term: self.term,
             prev_index,
