@@ -21,4 +21,7 @@ impl Drop for TempDir {
     }
 }
 
+mod cluster;
+mod invariants;
 mod paper;
+mod scenarios;
