@@ -37,6 +37,10 @@ pub(super) struct Checker {
     entries: HashMap<(u64, u64), (u64, Option<Cmd>)>,
     /// Every entry any node has learnt is committed, in index order.
     committed: Vec<Entry<Cmd>>,
+    /// For each of those, the term in which it became committed: that of
+    /// the leader that counted it (the first node to learn it), which may
+    /// be later than the entry's own term.
+    commit_terms: Vec<u64>,
     /// For each read asked for, how much was committed when it was asked.
     read_floors: HashMap<u64, u64>,
     served_reads: HashSet<u64>,
@@ -125,8 +129,10 @@ impl Checker {
     /// Leader completeness: a leader holds every entry committed in an
     /// earlier term (among the 0-based positions `range` of `committed`).
     pub fn check_complete(&self, i: usize, raft: &Raft<Cmd>, range: Range<u64>) -> Verdict {
-        for entry in &self.committed[range.start as usize..range.end as usize] {
-            if entry.term >= raft.term() {
+        let range = range.start as usize..range.end as usize;
+        let terms = &self.commit_terms[range.clone()];
+        for (entry, &commit_term) in self.committed[range].iter().zip(terms) {
+            if commit_term >= raft.term() {
                 continue;
             }
             let held = raft.log().get(entry.index as usize - 1);
@@ -183,7 +189,10 @@ impl Checker {
                 Some(known) => check(known == entry, || {
                     format!("n{i} committed {entry:?} where {known:?} was committed")
                 })?,
-                None => self.committed.push(entry.clone()),
+                None => {
+                    self.committed.push(entry.clone());
+                    self.commit_terms.push(raft.term());
+                }
             }
         }
         Ok(before..self.committed.len() as u64)

@@ -24,4 +24,5 @@ impl Drop for TempDir {
 mod cluster;
 mod invariants;
 mod paper;
+mod random;
 mod scenarios;

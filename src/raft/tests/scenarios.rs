@@ -227,8 +227,14 @@ fn a_one_way_link_does_not_unseat_the_leader() {
 /// commit, and crashed nodes come back from storage.
 #[test]
 fn figure_8_leaders_crash_before_and_after_committing() {
-    for (seed, unreliable) in (0..6).map(|s| (s, s % 2 == 1)) {
-        let mut c = Cluster::new(5, seed, config());
+    // One entry per AppendEntries, so an old entry can reach a majority
+    // before the new leader's own entry does: the window Figure 8 is about.
+    let config = Config {
+        max_append_entries: 1,
+        ..config()
+    };
+    for (seed, unreliable) in (0..10).map(|s| (s, s % 2 == 1)) {
+        let mut c = Cluster::new(5, seed, config.clone());
         if unreliable {
             c.network = Network::unreliable();
         }
@@ -252,6 +258,71 @@ fn figure_8_leaders_crash_before_and_after_committing() {
             }
         }
         c.converge(500);
+    }
+}
+
+/// Figure 8 of the paper, step by step: an entry of an old term that
+/// reaches a majority through a later leader is still not committed, and
+/// may be overwritten, unless an entry of that leader's term is too.
+#[test]
+fn figure_8_an_old_entry_on_a_majority_is_not_committed_by_counting() {
+    // One entry per AppendEntries, so the old entry and the new leader's
+    // no-op travel separately.
+    let config = Config {
+        max_append_entries: 1,
+        ..config()
+    };
+    for seed in 0..5 {
+        let mut c = Cluster::new(5, seed, config.clone());
+        let first = c.wait_leader(100);
+        let [s1, s2, s3, s4, s5] = [0, 1, 2, 3, 4].map(|k| (first + k) % 5);
+        // (a) s1 leads and gets x to s2 only.
+        c.partition(&[&[s1, s2], &[s3], &[s4], &[s5]]);
+        let x = c.propose(s1).unwrap();
+        assert!(c.run_until(20, |c| c.holds(s2, x)));
+        c.crash(s1);
+        // (b) one of s3, s4, s5 leads a later term and appends y where x
+        // is, but is cut off before anyone gets y or its no-op.
+        c.partition(&[&[s2], &[s3, s4, s5]]);
+        let e = c.wait_leader_among(&[s3, s4, s5], 100);
+        c.isolate(e);
+        let y = c.propose(e).unwrap();
+        let [c3, c4] = [s3, s4, s5]
+            .into_iter()
+            .filter(|&k| k != e)
+            .collect::<Vec<_>>()[..]
+        else {
+            unreachable!()
+        };
+        // (c) s1 returns; s1 or s2 leads a third term and copies x to c3.
+        // c3 is cut off from it right after, before the new no-op arrives.
+        c.restart(s1);
+        c.partition(&[&[s1, s2, c3], &[e], &[c4]]);
+        let leader = |c: &Cluster| c.leader().filter(|l| [s1, s2].contains(l));
+        assert!(c.step_until(100, |c| leader(c).is_some()), "seed {seed}");
+        let l = leader(&c).unwrap();
+        assert!(c.step_until(20, |c| c.holds(c3, x)), "seed {seed}");
+        c.cut_link(l, c3);
+        c.run(5);
+        // x is on a majority (l, the other of s1/s2, c3), but only as an
+        // entry of an older term: it must not be committed.
+        assert!(
+            !c.is_committed(x),
+            "seed {seed}: x was committed by counting replicas"
+        );
+        c.crash(l);
+        // (d) e returns in a star where only it can gather votes; it wins
+        // with c3 and c4 and overwrites x with y, which is safe only
+        // because x was never committed.
+        c.heal();
+        let f = if l == s1 { s2 } else { s1 };
+        for (a, b) in [(f, c3), (f, c4), (c3, c4)] {
+            c.cut_link(a, b);
+            c.cut_link(b, a);
+        }
+        assert_eq!(c.wait_leader_among(&[e], 200), e, "seed {seed}");
+        c.converge(300);
+        assert!(c.is_committed(y) && !c.is_committed(x), "seed {seed}");
     }
 }
 
