@@ -59,16 +59,6 @@ impl Network {
     }
 }
 
-/// Counts of what happened, for assertions about cost.
-#[derive(Debug, Clone, Default)]
-pub(super) struct Stats {
-    pub sent: u64,
-    pub delivered: u64,
-    /// AppendEntries rejected because the logs diverge (not merely because
-    /// the follower's log is too short): the cost of backing up.
-    pub conflicts: u64,
-}
-
 enum Event {
     Tick(usize),
     Deliver {
@@ -131,7 +121,9 @@ pub(super) struct Cluster {
     next_cmd: Cmd,
     next_read: u64,
     served_reads: HashSet<u64>,
-    pub stats: Stats,
+    /// AppendEntries rejected because the logs diverge (not merely because
+    /// the follower's log is too short): the cost of backing up.
+    pub conflicts: u64,
     trace: bool,
 }
 
@@ -166,7 +158,7 @@ impl Cluster {
             next_cmd: 1,
             next_read: 1,
             served_reads: HashSet::new(),
-            stats: Stats::default(),
+            conflicts: 0,
             trace: std::env::var_os("RAFT_TRACE").is_some(),
         };
         for i in 0..n {
@@ -284,18 +276,16 @@ impl Cluster {
         if self.trace {
             eprintln!("{:>6} n{from} -> n{to} {msg:?}", self.now);
         }
-        self.stats.delivered += 1;
         if let Message::AppendReject(reject) = &msg
             && reject.hint_term.is_some()
         {
-            self.stats.conflicts += 1;
+            self.conflicts += 1;
         }
         raft.step(&self.ids[from], msg);
         self.after(to);
     }
 
     fn send(&mut self, from: usize, to: usize, msg: Message<Cmd>) {
-        self.stats.sent += 1;
         let net = &self.network;
         if self.rng.random_bool(net.loss) {
             return;

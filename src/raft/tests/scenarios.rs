@@ -123,7 +123,7 @@ fn a_leader_backs_up_quickly_over_long_divergent_logs() {
         // The first two come back with the one left out: it has the newest
         // committed log, so it leads, and a and b must drop 50 entries each.
         c.partition(&[&[a, b, out], &[second, with]]);
-        let conflicts = c.stats.conflicts;
+        let conflicts = c.conflicts;
         assert_eq!(c.wait_leader_among(&[a, b, out], 100), out, "seed {seed}");
         c.commit_many(out, 50, 200);
         assert!(c.run_until(100, |c| c.node(a).commit_index()
@@ -131,7 +131,7 @@ fn a_leader_backs_up_quickly_over_long_divergent_logs() {
         // A divergent term costs each follower one round trip (plus the
         // odd duplicate from a re-sent probe); one entry at a time would
         // take 50 each.
-        let conflicts = c.stats.conflicts - conflicts;
+        let conflicts = c.conflicts - conflicts;
         assert!(
             conflicts <= 6,
             "seed {seed}: {conflicts} conflicts to back up"
