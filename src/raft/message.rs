@@ -63,8 +63,9 @@ pub enum Role {
 }
 
 /// Volatile facts a host reacts to: the role, the known leader and the term.
-/// A change of any of them means pending reads were dropped and pending
-/// proposals may or may not commit.
+/// When a leader's soft state changes it has stopped leading that term: its
+/// pending reads were dropped, and its pending proposals may or may not
+/// still commit (watch the terms in [`Ready::committed`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SoftState {
     /// This node's role.
