@@ -3,7 +3,8 @@
 //! The node library is what a solution imports: the wire [`protocol`], the
 //! [`Node`] trait with its [`Context`] (send, reply, RPC with callbacks and
 //! timeouts, timers), the stdin/stdout host [`run`], and clients for
-//! Maelstrom's key-value services in [`kv`].
+//! Maelstrom's key-value services in [`kv`]. [`raft`] is a sans-IO Raft
+//! core for the nodes that need consensus.
 //!
 //! ```no_run
 //! use glomers::{Context, Message, Node};
@@ -42,6 +43,7 @@ pub mod history;
 pub mod kv;
 pub mod node;
 pub mod protocol;
+pub mod raft;
 pub mod runner;
 pub mod sim;
 pub mod solutions;
