@@ -755,7 +755,7 @@ impl Engine {
         if free.is_empty() {
             return;
         }
-        match self.workload.next_op(&free, &mut self.generator_rng) {
+        match self.workload.next_op(self.history_time(), &free, &mut self.generator_rng) {
             Next::Op(thread, op) => {
                 self.op_due = false;
                 self.last_thread = thread;
@@ -834,7 +834,9 @@ impl Engine {
         {
             return;
         }
-        match self.workload.next_final_op(thread, &mut self.generator_rng) {
+        match self
+            .workload
+            .next_final_op(self.history_time(), thread, &mut self.generator_rng) {
             Next::Op(t, op) => self.start_op(t, op),
             Next::Sleep(delay) => {
                 self.workers[thread].asleep = true;

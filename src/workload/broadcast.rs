@@ -14,7 +14,7 @@ use super::{
     complete_or_malformed,
 };
 use crate::checker::set_full;
-use crate::history::History;
+use crate::history::{History, Time};
 use crate::runner::TestOptions;
 use crate::runner::options::{Topology, WorkloadName};
 use crate::runner::random::Rng;
@@ -114,7 +114,7 @@ impl Workload for Broadcast {
         "topology_ok"
     }
 
-    fn next_op(&mut self, free: &[Free], rng: &mut Rng) -> Next {
+    fn next_op(&mut self, _now: Time, free: &[Free], rng: &mut Rng) -> Next {
         if rng.random_bool(0.5) {
             self.next_message += 1;
             Next::Op(
@@ -130,7 +130,7 @@ impl Workload for Broadcast {
         true
     }
 
-    fn next_final_op(&mut self, thread: usize, _rng: &mut Rng) -> Next {
+    fn next_final_op(&mut self, _now: Time, thread: usize, _rng: &mut Rng) -> Next {
         once_per_thread(&mut self.finished, thread, || {
             OpSpec::new("read", Value::Null).final_op()
         })

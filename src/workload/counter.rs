@@ -15,7 +15,7 @@ use super::{
     complete_or_malformed,
 };
 use crate::checker::counter;
-use crate::history::History;
+use crate::history::{History, Time};
 use crate::runner::TestOptions;
 use crate::runner::options::WorkloadName;
 use crate::runner::random::Rng;
@@ -66,7 +66,7 @@ impl Workload for Counter {
         ErrorHandling::Indeterminate
     }
 
-    fn next_op(&mut self, free: &[Free], rng: &mut Rng) -> Next {
+    fn next_op(&mut self, _now: Time, free: &[Free], rng: &mut Rng) -> Next {
         Next::Op(free[0].thread, self.draw(rng))
     }
 
@@ -74,7 +74,7 @@ impl Workload for Counter {
         true
     }
 
-    fn next_final_op(&mut self, thread: usize, _rng: &mut Rng) -> Next {
+    fn next_final_op(&mut self, _now: Time, thread: usize, _rng: &mut Rng) -> Next {
         once_per_thread(&mut self.finished, thread, || {
             OpSpec::new("read", Value::Null).final_op()
         })

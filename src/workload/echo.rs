@@ -11,7 +11,7 @@ use super::{
     complete_or_malformed,
 };
 use crate::checker::Validity;
-use crate::history::History;
+use crate::history::{History, Time};
 use crate::runner::TestOptions;
 use crate::runner::options::WorkloadName;
 use crate::runner::random::Rng;
@@ -27,7 +27,7 @@ impl Workload for Echo {
         ErrorHandling::WithErrors { idempotent: &[] }
     }
 
-    fn next_op(&mut self, free: &[Free], rng: &mut Rng) -> Next {
+    fn next_op(&mut self, _now: Time, free: &[Free], rng: &mut Rng) -> Next {
         let text = format!("Please echo {}", rng.random_range(0..128));
         Next::Op(free[0].thread, OpSpec::new("echo", json!(text)))
     }

@@ -9,7 +9,7 @@ use super::{
     complete_or_malformed,
 };
 use crate::checker::set_full;
-use crate::history::History;
+use crate::history::{History, Time};
 use crate::runner::TestOptions;
 use crate::runner::options::WorkloadName;
 use crate::runner::random::Rng;
@@ -30,7 +30,7 @@ impl Workload for GSet {
         ErrorHandling::Indeterminate
     }
 
-    fn next_op(&mut self, free: &[Free], rng: &mut Rng) -> Next {
+    fn next_op(&mut self, _now: Time, free: &[Free], rng: &mut Rng) -> Next {
         if rng.random_bool(0.5) {
             self.next_element += 1;
             Next::Op(
@@ -46,7 +46,7 @@ impl Workload for GSet {
         true
     }
 
-    fn next_final_op(&mut self, thread: usize, _rng: &mut Rng) -> Next {
+    fn next_final_op(&mut self, _now: Time, thread: usize, _rng: &mut Rng) -> Next {
         once_per_thread(&mut self.finished, thread, || {
             OpSpec::new("read", Value::Null)
         })

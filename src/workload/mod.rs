@@ -19,6 +19,7 @@ pub mod broadcast;
 pub mod counter;
 pub mod echo;
 pub mod g_set;
+pub mod lin_kv;
 pub mod unique_ids;
 
 /// One operation a generator asks a worker to perform.
@@ -189,9 +190,10 @@ pub trait Workload: Send {
         ""
     }
 
-    /// The next main-phase operation, for one of the `free` threads (listed
-    /// in the order they should be preferred; never empty).
-    fn next_op(&mut self, free: &[Free], rng: &mut Rng) -> Next;
+    /// The next main-phase operation at test time `now`, for one of the
+    /// `free` threads (listed in the order they should be preferred; never
+    /// empty).
+    fn next_op(&mut self, now: Time, free: &[Free], rng: &mut Rng) -> Next;
 
     /// Whether there is a final phase (heal, wait 10 s, final operations).
     fn has_final_phase(&self) -> bool {
@@ -203,8 +205,8 @@ pub trait Workload: Send {
         None
     }
 
-    /// The next final-phase operation for `thread`.
-    fn next_final_op(&mut self, _thread: usize, _rng: &mut Rng) -> Next {
+    /// The next final-phase operation for `thread` at test time `now`.
+    fn next_final_op(&mut self, _now: Time, _thread: usize, _rng: &mut Rng) -> Next {
         Next::Done
     }
 
@@ -228,6 +230,7 @@ pub fn build(opts: &TestOptions) -> Box<dyn Workload> {
         WorkloadName::GSet => Box::new(g_set::GSet::default()),
         WorkloadName::GCounter => Box::new(counter::Counter::grow_only()),
         WorkloadName::PnCounter => Box::new(counter::Counter::pn()),
+        WorkloadName::LinKv => Box::new(lin_kv::LinKv::new(opts)),
         other => unimplemented!("workload {other} is not wired up yet"),
     }
 }

@@ -8,7 +8,7 @@ use super::{
     complete_or_malformed,
 };
 use crate::checker::unique_ids;
-use crate::history::History;
+use crate::history::{History, Time};
 use crate::runner::TestOptions;
 use crate::runner::options::WorkloadName;
 use crate::runner::random::Rng;
@@ -28,7 +28,7 @@ impl Workload for UniqueIds {
         true
     }
 
-    fn next_op(&mut self, free: &[Free], _rng: &mut Rng) -> Next {
+    fn next_op(&mut self, _now: Time, free: &[Free], _rng: &mut Rng) -> Next {
         Next::Op(free[0].thread, OpSpec::new("generate", Value::Null))
     }
 
