@@ -678,17 +678,51 @@ impl<'g, 'h> Component<'g, 'h> {
         if product.seeds.is_empty() {
             return Ok(None);
         }
+        if let Some(found) = self.find_optimistically(spec, &product, bfs, budget)? {
+            return Ok(Some(found));
+        }
         for seed in product.satisfied_seeds(budget)? {
             let Some(walk) = product.witness(seed, bfs, budget)? else {
                 continue;
             };
-            for cycle in simple_cycles(&walk) {
-                if let Some(found) = self.accept(spec, cycle) {
-                    return Ok(Some(found));
-                }
+            if let Some(found) = self.accept_walk(spec, &walk) {
+                return Ok(Some(found));
             }
         }
         Ok(None)
+    }
+
+    /// Where a component has cycles of a kind it usually has many, and a
+    /// bounded search from a few first edges finds one much faster than
+    /// settling reachability for every first edge. Inconclusive when it
+    /// finds none.
+    fn find_optimistically(
+        &self,
+        spec: &CycleSpec,
+        product: &Product,
+        bfs: &mut Bfs,
+        budget: &mut Budget,
+    ) -> Result<Option<Found>, OutOfBudget> {
+        let seeds = &product.seeds;
+        let stride = seeds.len().div_ceil(OPTIMISTIC_TRIES);
+        for &seed in seeds.iter().step_by(stride) {
+            let mut allowance = Budget::new(OPTIMISTIC_STEPS.min(budget.left()));
+            let walk = product.witness(seed, bfs, &mut allowance);
+            budget.spend(allowance.used())?;
+            if let Ok(Some(walk)) = walk
+                && let Some(found) = self.accept_walk(spec, &walk)
+            {
+                return Ok(Some(found));
+            }
+        }
+        Ok(None)
+    }
+
+    /// The first simple cycle of a closed walk that matches `spec`.
+    fn accept_walk(&self, spec: &CycleSpec, walk: &[u32]) -> Option<Found> {
+        simple_cycles(walk)
+            .into_iter()
+            .find_map(|cycle| self.accept(spec, cycle))
     }
 
     /// Whether a simple cycle matches `spec` from some starting point, and
@@ -774,6 +808,11 @@ struct Seed {
 
 /// Reachability targets are processed in blocks of this many bits.
 const TARGET_BLOCK: usize = 4096;
+
+/// First edges tried, and work allowed for each, before the exhaustive
+/// search.
+const OPTIMISTIC_TRIES: usize = 8;
+const OPTIMISTIC_STEPS: u64 = 200_000;
 
 impl Product {
     fn build(c: &Component, spec: &CycleSpec, budget: &mut Budget) -> Result<Product, OutOfBudget> {

@@ -46,11 +46,25 @@ pub(crate) struct OutOfBudget;
 #[derive(Debug)]
 pub(crate) struct Budget {
     left: u64,
+    granted: u64,
 }
 
 impl Budget {
     pub(crate) fn new(steps: u64) -> Budget {
-        Budget { left: steps }
+        Budget {
+            left: steps,
+            granted: steps,
+        }
+    }
+
+    /// Work still allowed.
+    pub(crate) fn left(&self) -> u64 {
+        self.left
+    }
+
+    /// Work spent so far.
+    pub(crate) fn used(&self) -> u64 {
+        self.granted - self.left
     }
 
     /// Spends `steps` units of work, failing once the allowance is gone.
