@@ -93,7 +93,10 @@ impl fmt::Display for ConsistencyModel {
 
 /// A consistency model name the checker does not support.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UnknownModel(pub String);
+pub struct UnknownModel(
+    /// The name given.
+    pub String,
+);
 
 impl fmt::Display for UnknownModel {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
