@@ -12,6 +12,7 @@ use crate::history::{History, Op};
 use crate::runner::options::Availability;
 
 pub mod counter;
+pub mod elle;
 pub mod kafka;
 pub mod linearizable;
 pub mod set_full;
