@@ -38,6 +38,7 @@
 // its name; this makes that name resolve inside the library too.
 extern crate self as glomers;
 
+pub mod challenges;
 pub mod checker;
 pub mod history;
 pub mod kv;

@@ -2,19 +2,20 @@
 //! Glomers nodes. `glomers test` takes Maelstrom's flags with Maelstrom's
 //! defaults and exit codes; `glomers --help` lists the commands.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
-use glomers::runner::options::{
-    Availability, Concurrency, Fault, LatencyDist, Topology, WorkloadName,
-};
+use glomers::challenges::{self, Challenge, TargetOutcome};
+use glomers::checker::Validity;
+use glomers::runner::cli::TestArgs;
 use glomers::runner::report::{self, Reporter};
 use glomers::runner::{self, TestOptions};
+use glomers::sim::NetworkFaults;
+use glomers::solutions;
 
 /// Exit code for bad command-line arguments, as Maelstrom uses.
 const EXIT_USAGE: u8 = 254;
@@ -28,7 +29,6 @@ const EXIT_INTERRUPTED: u8 = 130;
     name = "glomers",
     version,
     about = "Test Gossip Glomers / Maelstrom nodes: a Maelstrom-compatible runner without a JVM",
-    long_about = None,
     after_help = "Exit codes: 0 valid, 1 invalid, 2 unknown, 254 bad arguments, 255 the test crashed."
 )]
 struct Cli {
@@ -42,148 +42,65 @@ enum Command {
     #[command(
         after_help = "Example:\n  glomers test -w broadcast --bin target/release/broadcast --node-count 5 \\\n      --time-limit 20 --rate 10 --nemesis partition"
     )]
-    Test(TestArgs),
+    Test(TestCommand),
+    /// Simulate a built-in solution in-process on virtual time (milliseconds
+    /// per test, exactly reproducible from --seed).
+    #[command(
+        after_help = "Example:\n  glomers sim -w broadcast --node-count 25 --time-limit 20 --rate 100 --latency 100 --seeds 10"
+    )]
+    Sim(SimCommand),
+    /// Run a Gossip Glomers sub-challenge with its official flags and check
+    /// its targets; extra flags override the official ones.
+    #[command(
+        after_help = "Examples:\n  glomers challenge 3e\n  glomers challenge broadcast-efficient-2 --nemesis partition\n  glomers challenge 4 --sim --seed 7"
+    )]
+    Challenge(ChallengeCommand),
+    /// List the sub-challenges, their flags and targets.
+    Challenges,
 }
 
 #[derive(Args)]
-struct TestArgs {
-    /// The workload to run.
-    #[arg(short = 'w', long, default_value = "lin-kv", value_name = "NAME", value_parser = parse::<WorkloadName>,
-          long_help = "The workload to run: echo, unique-ids, broadcast, g-set, g-counter, pn-counter, lin-kv, kafka or txn-rw-register.")]
-    workload: WorkloadName,
-
-    /// The node program (any executable, any language).
-    #[arg(long, value_name = "FILE")]
-    bin: PathBuf,
-
-    /// Arguments passed on to the node program.
-    #[arg(value_name = "ARGS", allow_hyphen_values = true)]
-    bin_args: Vec<String>,
-
-    /// Run N nodes named n0..n(N-1) [default: the five nodes n1..n5].
-    #[arg(long, value_name = "N")]
-    node_count: Option<usize>,
-
-    /// Node names, comma separated.
-    #[arg(
-        long,
-        value_name = "A,B,..",
-        value_delimiter = ',',
-        conflicts_with = "node_count"
-    )]
-    nodes: Vec<String>,
-
-    /// A node name (repeatable).
-    #[arg(
-        short = 'n',
-        long = "node",
-        value_name = "NAME",
-        conflicts_with = "node_count"
-    )]
-    node: Vec<String>,
-
-    /// Worker threads: a number, or a multiple of the node count like 2n.
-    #[arg(long, default_value = "1n", value_name = "N|Kn", value_parser = parse::<Concurrency>)]
-    concurrency: Concurrency,
-
-    /// Length of the main phase, in seconds.
-    #[arg(long, default_value_t = 60.0, value_name = "SECONDS")]
-    time_limit: f64,
-
-    /// Maximum client operations per second (0 for none).
-    #[arg(long, default_value_t = 5.0, value_name = "OPS")]
-    rate: f64,
-
-    /// Mean inter-node message latency, in milliseconds.
-    #[arg(long, default_value_t = 0, value_name = "MS")]
-    latency: u64,
-
-    /// How latency is drawn: constant, uniform or exponential.
-    #[arg(long, default_value = "constant", value_name = "DIST", value_parser = parse::<LatencyDist>)]
-    latency_dist: LatencyDist,
-
-    /// Faults to inject, comma separated: partition (Maelstrom's), kill, pause.
-    #[arg(long, value_name = "FAULTS", value_delimiter = ',', value_parser = parse::<Fault>)]
-    nemesis: Vec<Fault>,
-
-    /// Mean seconds between nemesis operations.
-    #[arg(long, default_value_t = 10.0, value_name = "SECONDS")]
-    nemesis_interval: f64,
-
-    /// Broadcast topology: grid, line, total, tree2, tree3 or tree4.
-    #[arg(long, default_value = "grid", value_name = "TOPOLOGY", value_parser = parse::<Topology>)]
-    topology: Topology,
-
-    /// Required availability: `total`, or the minimum fraction of ok operations.
-    #[arg(long, value_name = "total|FRACTION", value_parser = parse::<Availability>)]
-    availability: Option<Availability>,
-
-    /// Consistency model for the transaction checker.
-    #[arg(long, default_value = "strict-serializable", value_name = "MODEL")]
-    consistency_models: String,
-
-    /// Active keys at a time (kafka, txn-rw-register) [default: 10].
-    #[arg(long, value_name = "N")]
-    key_count: Option<usize>,
-
-    /// Longest transaction (txn-rw-register).
-    #[arg(long, default_value_t = 4, value_name = "N")]
-    max_txn_length: usize,
-
-    /// Writes per key before it is retired (kafka, txn-rw-register).
-    #[arg(long, default_value_t = 16, value_name = "N")]
-    max_writes_per_key: usize,
-
-    /// Echo every node's stderr to the terminal as well.
-    #[arg(long)]
-    log_stderr: bool,
-
-    /// Log every message sent.
-    #[arg(long)]
-    log_net_send: bool,
-
-    /// Log every message received.
-    #[arg(long)]
-    log_net_recv: bool,
-
-    /// Run the test this many times, stopping at the first that is not valid.
-    #[arg(long, default_value_t = 1, value_name = "N")]
-    test_count: usize,
-
-    /// Seed for every random choice (printed on every run) [default: random].
-    #[arg(long, value_name = "N")]
-    seed: Option<u64>,
-
-    /// Where runs are stored.
-    #[arg(long, default_value = "store", value_name = "DIR")]
-    store: PathBuf,
-
-    /// Only print the summary.
-    #[arg(short, long)]
-    quiet: bool,
-
-    // Maelstrom options that have no meaning here; accepted for
-    // compatibility and ignored.
-    #[arg(long, hide = true)]
-    leave_db_running: bool,
-    #[arg(long, hide = true)]
-    logging_json: bool,
-    #[arg(long, hide = true)]
-    no_ssh: bool,
-    #[arg(long, hide = true, value_name = "X")]
-    username: Option<String>,
-    #[arg(long, hide = true, value_name = "X")]
-    password: Option<String>,
-    #[arg(long, hide = true, value_name = "X")]
-    strict_host_key_checking: Option<String>,
-    #[arg(long, hide = true, value_name = "X")]
-    ssh_private_key: Option<String>,
-    #[arg(long, hide = true, value_name = "X")]
-    nodes_file: Option<String>,
+struct TestCommand {
+    #[command(flatten)]
+    args: TestArgs,
 }
 
-fn parse<T: std::str::FromStr<Err = String>>(s: &str) -> Result<T, String> {
-    s.parse()
+#[derive(Args)]
+struct SimCommand {
+    #[command(flatten)]
+    args: TestArgs,
+    /// The built-in solution to run [default: the one for the workload].
+    #[arg(long, value_name = "NAME")]
+    solution: Option<String>,
+    /// Probability that a node-to-node message is lost.
+    #[arg(long, default_value_t = 0.0, value_name = "P")]
+    loss: f64,
+    /// Probability that a node-to-node message is delivered twice.
+    #[arg(long, default_value_t = 0.0, value_name = "P")]
+    duplicate: f64,
+    /// Run this many seeds, from --seed upwards.
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    seeds: u64,
+}
+
+#[derive(Args)]
+struct ChallengeCommand {
+    /// The sub-challenge: an id (1, 2, 3a..3e, 4, 5a..5c, 6a..6c, lin-kv) or name.
+    challenge: String,
+    /// Run the built-in solution in the simulator instead of as processes.
+    #[arg(long)]
+    sim: bool,
+    /// Where the challenge binaries are [default: next to this program].
+    #[arg(long, value_name = "DIR")]
+    bin_dir: Option<PathBuf>,
+    /// Flags for `glomers test` that override the official ones (e.g.
+    /// --nemesis partition --seed 7).
+    #[arg(
+        value_name = "FLAGS",
+        allow_hyphen_values = true,
+        trailing_var_arg = true
+    )]
+    flags: Vec<String>,
 }
 
 fn main() -> ExitCode {
@@ -196,31 +113,54 @@ fn main() -> ExitCode {
         }
     };
     match cli.command {
-        Command::Test(args) => run_tests(args),
+        Command::Test(test) => run_tests(test.args),
+        Command::Sim(sim) => run_sim(sim),
+        Command::Challenge(challenge) => run_challenge(challenge),
+        Command::Challenges => list_challenges(),
     }
 }
 
-fn usage_error(message: &str) -> ExitCode {
+fn usage_error(command: &str, message: &str) -> ExitCode {
     eprintln!("error: {message}");
-    eprintln!("\nFor more information, try 'glomers test --help'.");
+    eprintln!("\nFor more information, try 'glomers {command} --help'.");
     ExitCode::from(EXIT_USAGE)
 }
 
+fn exit_code(validity: Option<Validity>) -> u8 {
+    match validity {
+        Some(Validity::Valid) => 0,
+        Some(Validity::Invalid) => 1,
+        Some(Validity::Unknown) => 2,
+        None => EXIT_CRASH,
+    }
+}
+
 fn run_tests(args: TestArgs) -> ExitCode {
-    let mut opts = match options(&args) {
+    let opts = match args.to_options(true) {
         Ok(opts) => opts,
-        Err(message) => return usage_error(&message),
+        Err(message) => return usage_error("test", &message),
     };
+    run_processes(opts, args.test_count, args.quiet, None)
+}
+
+/// Runs `count` tests (seed, seed+1, ...) against processes, stopping at
+/// the first that is not valid; prints each summary (and targets).
+fn run_processes(
+    mut opts: TestOptions,
+    count: usize,
+    quiet: bool,
+    challenge: Option<&Challenge>,
+) -> ExitCode {
     let interrupted = Arc::new(AtomicBool::new(false));
     let flag = interrupted.clone();
     let _ = ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst));
-    let mut last = ExitCode::SUCCESS;
-    for run in 0..args.test_count {
+    let mut last = 0;
+    for run in 0..count {
         if run > 0 {
             opts.seed = opts.seed.wrapping_add(1);
-            eprintln!("\n== test {} of {} ==", run + 1, args.test_count);
+            eprintln!("\n== test {} of {} ==", run + 1, count);
         }
-        let mut reporter = Reporter::new(args.quiet);
+        let mut reporter = Reporter::new(quiet);
         let outcome = match runner::run_test(&opts, &interrupted, &mut reporter) {
             Ok(outcome) => outcome,
             Err(e) => {
@@ -235,88 +175,229 @@ fn run_tests(args: TestArgs) -> ExitCode {
             );
             return ExitCode::from(EXIT_INTERRUPTED);
         }
-        match outcome.validity {
-            Some(validity) => {
-                println!(
-                    "\n{}",
-                    report::summary(&outcome.results, &opts, &outcome.dir)
-                );
-                println!("{}", report::verdict_line(validity));
-            }
-            None => println!(
-                "\nThe test crashed: {}",
-                outcome.crash.as_deref().unwrap_or("unknown reason")
-            ),
-        }
-        last = ExitCode::from(outcome.exit_code() as u8);
-        if outcome.exit_code() != 0 {
+        print_outcome(
+            outcome.validity,
+            outcome.crash.as_deref(),
+            &outcome.results,
+            &opts,
+            Some(&outcome.dir),
+            challenge,
+        );
+        last = exit_code(outcome.validity);
+        if last != 0 {
             break;
         }
     }
-    last
+    ExitCode::from(last)
 }
 
-/// Turns the flags into test options, checking what clap cannot.
-fn options(args: &TestArgs) -> Result<TestOptions, String> {
-    let bin = check_bin(&args.bin)?;
-    let seed = args.seed.unwrap_or_else(rand::random);
-    let mut opts = TestOptions::new(args.workload, bin, seed);
-    let nodes: Vec<String> = args.nodes.iter().chain(&args.node).cloned().collect();
-    if let Some(count) = args.node_count {
-        if count == 0 {
-            return Err("--node-count must be at least 1".into());
+fn print_outcome(
+    validity: Option<Validity>,
+    crash: Option<&str>,
+    results: &serde_json::Value,
+    opts: &TestOptions,
+    dir: Option<&std::path::Path>,
+    challenge: Option<&Challenge>,
+) {
+    match validity {
+        Some(validity) => {
+            println!("\n{}", report::summary(results, opts, dir));
+            if let Some(challenge) = challenge {
+                print_targets(&challenge.evaluate(results, Challenge::with_partitions(opts)));
+            }
+            println!("{}", report::verdict_line(validity));
         }
-        opts = opts.with_node_count(count);
-    } else if !nodes.is_empty() {
-        opts.nodes = nodes;
+        None => println!("\nThe test crashed: {}", crash.unwrap_or("unknown reason")),
     }
-    opts.bin_args = args.bin_args.clone();
-    opts.concurrency = args.concurrency.threads(opts.node_count());
-    opts.time_limit = seconds("--time-limit", args.time_limit)?;
-    opts.rate = args.rate;
-    opts.latency = Duration::from_millis(args.latency);
-    opts.latency_dist = args.latency_dist;
-    opts.nemesis = args.nemesis.clone();
-    opts.nemesis_interval = seconds("--nemesis-interval", args.nemesis_interval)?;
-    opts.topology = args.topology;
-    opts.availability = args.availability;
-    opts.consistency_model = args.consistency_models.clone();
-    opts.key_count = args.key_count;
-    opts.max_txn_length = args.max_txn_length;
-    opts.max_writes_per_key = args.max_writes_per_key;
-    opts.log_stderr = args.log_stderr;
-    opts.log_net_send = args.log_net_send;
-    opts.log_net_recv = args.log_net_recv;
-    opts.test_count = args.test_count;
-    opts.store = args.store.clone();
-    opts.validate()?;
-    Ok(opts)
 }
 
-fn seconds(flag: &str, value: f64) -> Result<Duration, String> {
-    Duration::try_from_secs_f64(value)
-        .map_err(|_| format!("{flag} must be a number of seconds >= 0, not {value}"))
+fn print_targets(outcomes: &[TargetOutcome]) {
+    if outcomes.is_empty() {
+        return;
+    }
+    println!("  Targets");
+    for o in outcomes {
+        let value = o
+            .value
+            .map_or("not reported".to_string(), |v| format!("{v:.3}"));
+        let mark = match o.met {
+            Some(true) => "met",
+            Some(false) => "MISSED",
+            None => "n/a",
+        };
+        let source = match o.source {
+            challenges::Source::Challenge => "challenge",
+            challenges::Source::Ours => "ours",
+        };
+        println!(
+            "    {:<28} {:<10} {:>12}  {mark:<6} ({source})",
+            o.metric, o.bound, value
+        );
+    }
+    println!();
 }
 
-/// The node binary must exist and be executable; it is run by absolute
-/// path because each node runs in its own directory.
-fn check_bin(bin: &Path) -> Result<PathBuf, String> {
-    let path = bin
-        .canonicalize()
-        .map_err(|e| format!("--bin {}: {e}", bin.display()))?;
-    if !path.is_file() {
-        return Err(format!("--bin {}: not a file", bin.display()));
-    }
-    #[cfg(unix)]
+fn run_sim(sim: SimCommand) -> ExitCode {
+    let opts = match sim.args.to_options(false) {
+        Ok(opts) => opts,
+        Err(message) => return usage_error("sim", &message),
+    };
+    let solution = match sim
+        .solution
+        .clone()
+        .or_else(|| solutions::for_workload(opts.workload).map(String::from))
     {
-        use std::os::unix::fs::PermissionsExt;
-        let mode = path.metadata().map(|m| m.permissions().mode()).unwrap_or(0);
-        if mode & 0o111 == 0 {
-            return Err(format!(
-                "--bin {}: not executable (try chmod +x)",
-                bin.display()
-            ));
+        Some(s) if solutions::NAMES.contains(&s.as_str()) => s,
+        Some(s) => {
+            return usage_error(
+                "sim",
+                &format!(
+                    "unknown solution {s:?}; built-in solutions: {}",
+                    solutions::NAMES.join(", ")
+                ),
+            );
+        }
+        None => {
+            return usage_error(
+                "sim",
+                &format!(
+                    "no built-in solution for workload {}; pass --solution",
+                    opts.workload
+                ),
+            );
+        }
+    };
+    let faults = NetworkFaults {
+        loss: sim.loss,
+        duplication: sim.duplicate,
+    };
+    simulate(opts, &solution, faults, sim.seeds, None)
+}
+
+/// Simulates `seeds` runs; with one seed prints the full summary, with
+/// more one line per seed. Exits with the worst outcome.
+fn simulate(
+    opts: TestOptions,
+    solution: &str,
+    faults: NetworkFaults,
+    seeds: u64,
+    challenge: Option<&Challenge>,
+) -> ExitCode {
+    let mut worst = 0;
+    for k in 0..seeds.max(1) {
+        let mut opts = opts.clone();
+        opts.seed = opts.seed.wrapping_add(k);
+        let started = std::time::Instant::now();
+        let outcome = solutions::simulation(solution, opts.clone())
+            .expect("the solution name was checked")
+            .with_faults(faults)
+            .run();
+        let wall = started.elapsed().as_secs_f64();
+        let code = exit_code(outcome.validity);
+        worst = worst.max(code);
+        if seeds <= 1 {
+            eprintln!(
+                "simulated {:.1} s in {wall:.2} s of wall time",
+                outcome.virtual_secs
+            );
+            print_outcome(
+                outcome.validity,
+                outcome.crash.as_deref(),
+                &outcome.results,
+                &opts,
+                None,
+                challenge,
+            );
+        } else {
+            let verdict = match outcome.validity {
+                Some(v) => v.to_string(),
+                None => format!("crashed: {}", outcome.crash.as_deref().unwrap_or("")),
+            };
+            let per_op = outcome
+                .result(&["net", "servers", "msgs-per-op"])
+                .as_f64()
+                .unwrap_or(0.0);
+            println!(
+                "seed {:<20} {verdict:<8} ops {:>6}  availability {:.4}  servers msgs-per-op {per_op:.2}  ({wall:.2} s)",
+                opts.seed,
+                outcome.result(&["stats", "count"]),
+                outcome
+                    .result(&["availability", "ok-fraction"])
+                    .as_f64()
+                    .unwrap_or(0.0),
+            );
+            if code != 0 {
+                println!("  {}", outcome.replay_hint());
+            }
         }
     }
-    Ok(path)
+    ExitCode::from(worst)
+}
+
+fn run_challenge(cmd: ChallengeCommand) -> ExitCode {
+    let Some(challenge) = challenges::find(&cmd.challenge) else {
+        let known: Vec<&str> = challenges::ALL.iter().map(|c| c.id).collect();
+        return usage_error(
+            "challenge",
+            &format!(
+                "unknown challenge {:?}; expected one of {}",
+                cmd.challenge,
+                known.join(", ")
+            ),
+        );
+    };
+    let bin_dir = cmd
+        .bin_dir
+        .clone()
+        .or_else(|| {
+            std::env::current_exe()
+                .ok()
+                .and_then(|p| p.parent().map(PathBuf::from))
+        })
+        .unwrap_or_default();
+    let bin = bin_dir.join(challenge.binary);
+    let mut opts = match challenge.options(&bin.to_string_lossy(), &cmd.flags) {
+        Ok(opts) => opts,
+        Err(message) => return usage_error("challenge", &message),
+    };
+    opts.node_env.extend(
+        challenge
+            .env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string())),
+    );
+    println!("challenge {}: {}", challenge.id, challenge.title);
+    if cmd.sim {
+        let faults = NetworkFaults::default();
+        return simulate(opts, challenge.binary, faults, 1, Some(challenge));
+    }
+    if !bin.is_file() {
+        return usage_error(
+            "challenge",
+            &format!(
+                "{} does not exist; build the binaries first (make build) or pass --bin-dir",
+                bin.display()
+            ),
+        );
+    }
+    let quiet = cmd.flags.iter().any(|f| f == "-q" || f == "--quiet");
+    run_processes(opts, 1, quiet, Some(challenge))
+}
+
+fn list_challenges() -> ExitCode {
+    for c in challenges::ALL {
+        println!("{:<7} {:<28} {}", c.id, c.name, c.title);
+        println!("        binary {}, partitions {:?}", c.binary, c.partitions);
+        println!("        flags  {}", c.flags.join(" "));
+        for t in c.targets {
+            println!(
+                "        target {} {} ({:?}, {:?})",
+                t.metric.label(),
+                t.bound(),
+                t.source,
+                t.when
+            );
+        }
+    }
+    ExitCode::SUCCESS
 }

@@ -755,7 +755,10 @@ impl Engine {
         if free.is_empty() {
             return;
         }
-        match self.workload.next_op(self.history_time(), &free, &mut self.generator_rng) {
+        match self
+            .workload
+            .next_op(self.history_time(), &free, &mut self.generator_rng)
+        {
             Next::Op(thread, op) => {
                 self.op_due = false;
                 self.last_thread = thread;
@@ -836,7 +839,8 @@ impl Engine {
         }
         match self
             .workload
-            .next_final_op(self.history_time(), thread, &mut self.generator_rng) {
+            .next_final_op(self.history_time(), thread, &mut self.generator_rng)
+        {
             Next::Op(t, op) => self.start_op(t, op),
             Next::Sleep(delay) => {
                 self.workers[thread].asleep = true;

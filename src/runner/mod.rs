@@ -7,6 +7,7 @@
 //! [`store`] and [`report`] write results and talk to the user.
 
 pub mod analysis;
+pub mod cli;
 pub mod engine;
 pub mod nemesis;
 pub mod net;
@@ -78,7 +79,8 @@ pub fn run_test(
     ));
 
     let journal = Journal::to_file(&dir.file("messages.jsonl"))?;
-    let mut engine = Engine::new(opts.clone(), crate::workload::build(opts), journal);
+    let workload = crate::workload::build(opts).map_err(anyhow::Error::msg)?;
+    let mut engine = Engine::new(opts.clone(), workload, journal);
     let mut cluster = ProcessCluster::spawn(opts, &dir.path)?;
     let started = Instant::now();
     engine.start();

@@ -267,6 +267,9 @@ pub struct TestOptions {
     pub seed: u64,
     /// Where runs are stored (`store/`).
     pub store: PathBuf,
+    /// Extra environment variables for node processes (challenge tuning
+    /// knobs); the simulator hands them to the built-in solutions.
+    pub node_env: Vec<(String, String)>,
 }
 
 impl TestOptions {
@@ -296,6 +299,7 @@ impl TestOptions {
             test_count: 1,
             seed,
             store: PathBuf::from("store"),
+            node_env: Vec::new(),
         }
     }
 
@@ -309,6 +313,15 @@ impl TestOptions {
 
     pub fn node_count(&self) -> usize {
         self.nodes.len()
+    }
+
+    /// The value of a node environment variable set for this test.
+    pub fn node_env(&self, name: &str) -> Option<&str> {
+        self.node_env
+            .iter()
+            .rev()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
 
     pub fn has_fault(&self, fault: Fault) -> bool {
@@ -345,6 +358,7 @@ impl TestOptions {
         if self.key_count == Some(0) {
             return Err("--key-count must be at least 1".into());
         }
+        crate::workload::build(self)?;
         Ok(())
     }
 }

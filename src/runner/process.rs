@@ -132,6 +132,7 @@ fn spawn_node(
             super::random::derive(opts.seed, name).to_string(),
         )
         .env("GLOMERS_DATA_DIR", &data_dir)
+        .envs(opts.node_env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -193,7 +193,7 @@ pub fn verdict_line(validity: Validity) -> &'static str {
 }
 
 /// The summary block printed after the analysis.
-pub fn summary(results: &Value, opts: &TestOptions, dir: &Path) -> String {
+pub fn summary(results: &Value, opts: &TestOptions, dir: Option<&Path>) -> String {
     let mut out = String::new();
     let mut row = |label: &str, text: String| out.push_str(&format!("  {label:<13}{text}\n"));
     let stats = &results["stats"];
@@ -281,9 +281,13 @@ pub fn summary(results: &Value, opts: &TestOptions, dir: &Path) -> String {
             ),
         );
     }
-    let seed = results["glomers"]["seed"].as_u64().unwrap_or(opts.seed);
-    row("Seed", format!("{seed} (rerun with --seed {seed})"));
-    row("Results", format!("{}", dir.join("results.json").display()));
+    row(
+        "Seed",
+        format!("{} (rerun with --seed {})", opts.seed, opts.seed),
+    );
+    if let Some(dir) = dir {
+        row("Results", format!("{}", dir.join("results.json").display()));
+    }
     out
 }
 

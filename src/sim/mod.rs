@@ -176,7 +176,10 @@ impl Simulation {
             .iter()
             .map(|name| factory(name, random::derive(opts.seed, name)))
             .collect();
-        let workload = crate::workload::build(&opts);
+        // Options come from code here (tests, `glomers sim` validates its
+        // flags first), so invalid ones are a programming error.
+        let workload = crate::workload::build(&opts)
+            .unwrap_or_else(|e| panic!("invalid simulation options: {e}"));
         Simulation {
             engine: Engine::new(opts, workload, Journal::in_memory()),
             nodes,

@@ -133,9 +133,9 @@ impl Client for LinKvClient {
                 let checked = check_reply(body, "read_ok", &[("value", Kind::Any)]);
                 complete_or_malformed(op, checked, || json!([op.value[0], body["value"]]))
             }
-            "write" => complete_or_malformed(op, check_reply(body, "write_ok", &[]), || {
-                op.value.clone()
-            }),
+            "write" => {
+                complete_or_malformed(op, check_reply(body, "write_ok", &[]), || op.value.clone())
+            }
             _ => complete_or_malformed(op, check_reply(body, "cas_ok", &[]), || op.value.clone()),
         }
     }
@@ -156,7 +156,8 @@ mod tests {
     fn first_group_readers_and_writers_share_one_key() {
         let mut w = workload(3, 12);
         let mut rng = random::stream(1, "t");
-        let op = |w: &mut LinKv, rng: &mut Rng, thread, process| w.op_for(Free { thread, process }, rng);
+        let op =
+            |w: &mut LinKv, rng: &mut Rng, thread, process| w.op_for(Free { thread, process }, rng);
         assert_eq!(op(&mut w, &mut rng, 0, 0).f, "read");
         assert_eq!(op(&mut w, &mut rng, 2, 2).value[0], 0);
         let writer = op(&mut w, &mut rng, 3, 3);
@@ -177,9 +178,21 @@ mod tests {
             let o = w.op_for(Free { thread: 1, process }, &mut rng);
             assert_eq!(o.value[0], 0);
         }
-        let o = w.op_for(Free { thread: 0, process: 20 }, &mut rng);
+        let o = w.op_for(
+            Free {
+                thread: 0,
+                process: 20,
+            },
+            &mut rng,
+        );
         assert_eq!(o.value[0], 1, "the 21st process starts a new key");
-        let o = w.op_for(Free { thread: 1, process: 19 }, &mut rng);
+        let o = w.op_for(
+            Free {
+                thread: 1,
+                process: 19,
+            },
+            &mut rng,
+        );
         assert_eq!(o.value[0], 1, "the whole group follows");
     }
 

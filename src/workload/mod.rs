@@ -19,7 +19,10 @@ pub mod broadcast;
 pub mod counter;
 pub mod echo;
 pub mod g_set;
+pub mod kafka;
+pub mod key_pool;
 pub mod lin_kv;
+pub mod txn_rw_register;
 pub mod unique_ids;
 
 /// One operation a generator asks a worker to perform.
@@ -28,6 +31,9 @@ pub struct OpSpec {
     pub f: &'static str,
     pub value: Value,
     pub is_final: bool,
+    /// A note from the generator to the client that the history does not
+    /// record (kafka's final assign rewinds instead of asking the node).
+    pub hint: Option<&'static str>,
 }
 
 impl OpSpec {
@@ -36,6 +42,7 @@ impl OpSpec {
             f,
             value,
             is_final: false,
+            hint: None,
         }
     }
 
@@ -221,9 +228,10 @@ pub trait Workload: Send {
     fn check(&self, history: &History, opts: &TestOptions) -> Checked;
 }
 
-/// Builds the workload named in `opts`.
-pub fn build(opts: &TestOptions) -> Box<dyn Workload> {
-    match opts.workload {
+/// Builds the workload named in `opts`, or says why the options do not
+/// make a valid workload.
+pub fn build(opts: &TestOptions) -> Result<Box<dyn Workload>, String> {
+    Ok(match opts.workload {
         WorkloadName::Echo => Box::new(echo::Echo),
         WorkloadName::UniqueIds => Box::new(unique_ids::UniqueIds),
         WorkloadName::Broadcast => Box::new(broadcast::Broadcast::new(opts)),
@@ -231,8 +239,9 @@ pub fn build(opts: &TestOptions) -> Box<dyn Workload> {
         WorkloadName::GCounter => Box::new(counter::Counter::grow_only()),
         WorkloadName::PnCounter => Box::new(counter::Counter::pn()),
         WorkloadName::LinKv => Box::new(lin_kv::LinKv::new(opts)),
-        other => unimplemented!("workload {other} is not wired up yet"),
-    }
+        WorkloadName::Kafka => Box::new(kafka::Kafka::new(opts)),
+        WorkloadName::TxnRwRegister => Box::new(txn_rw_register::TxnRwRegister::new(opts)?),
+    })
 }
 
 /// The JSON kinds a reply field may be required to have.
