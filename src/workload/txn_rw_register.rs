@@ -27,7 +27,7 @@ impl TxnRwRegister {
         let model = opts
             .consistency_model
             .parse::<ConsistencyModel>()
-            .map_err(|e| e.0)?;
+            .map_err(|e| e.to_string())?;
         Ok(TxnRwRegister {
             pool: KeyPool::new(opts.key_count.unwrap_or(10), opts.max_writes_per_key),
             max_length: opts.max_txn_length,
