@@ -383,7 +383,7 @@ impl Node for DirtyAborts {
         }
         // The bug: every fifth transaction "aborts" but its writes stay.
         self.count += 1;
-        if self.count % 5 == 0 {
+        if self.count.is_multiple_of(5) {
             ctx.reply_error(&msg, ErrorCode::TxnConflict, "aborted");
         } else {
             ctx.reply(&msg, &TxnPayload::TxnOk { txn: result });
