@@ -17,7 +17,7 @@ use serde_json::value::RawValue;
 use serde_json::{Value, json};
 
 use super::TestOptions;
-use super::nemesis::{NemesisOp, PartitionSchedule, PartitionSpec};
+use super::nemesis::{self, NemesisSchedule, PartitionSpec};
 use super::net::{Envelope, Grudge, Journal, LatencyModel, NodeOutput};
 use super::options::Fault;
 use super::random::{self, Rng};
@@ -63,6 +63,30 @@ pub struct Crash(pub String);
 pub struct Delivery {
     pub node: usize,
     pub line: Vec<u8>,
+}
+
+/// Something the host must do to a node's process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HostCommand {
+    /// Kill it abruptly (SIGKILL): its memory is lost.
+    Kill(usize),
+    /// Start a fresh process for it (same id, same working directory); the
+    /// engine sends it `init` again.
+    Restart(usize),
+    /// Stop it (SIGSTOP): it keeps its memory but runs nothing.
+    Pause(usize),
+    /// Let it run again (SIGCONT).
+    Resume(usize),
+}
+
+/// Whether a node is running.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NodeState {
+    Up,
+    /// Killed and not restarted yet: messages to it are lost.
+    Down,
+    /// Stopped: messages to it wait until it resumes.
+    Paused,
 }
 
 /// A log line from the engine, stamped with test time.
@@ -189,7 +213,9 @@ pub struct Engine {
     pending_setup: usize,
     // Nemesis
     nemesis_rng: Rng,
-    partitions: Option<PartitionSchedule>,
+    nemesis: Option<NemesisSchedule>,
+    node_states: Vec<NodeState>,
+    commands: Vec<HostCommand>,
     // Results
     history: Vec<Op>,
     epoch: Time,
@@ -213,9 +239,9 @@ impl Engine {
                 finished: false,
             })
             .collect();
-        let partitions = opts
-            .has_fault(Fault::Partition)
-            .then(|| PartitionSchedule::new(opts.nemesis_interval.as_nanos() as u64));
+        let nemesis = (!opts.nemesis.is_empty())
+            .then(|| NemesisSchedule::new(&opts.nemesis, opts.nemesis_interval.as_nanos() as u64));
+        let node_states = vec![NodeState::Up; opts.node_count()];
         let mut endpoints = HashMap::new();
         for (i, node) in opts.nodes.iter().enumerate() {
             endpoints.insert(node.clone(), Endpoint::Node(i));
@@ -255,7 +281,9 @@ impl Engine {
             generator_done: false,
             last_thread: usize::MAX,
             pending_setup: 0,
-            partitions,
+            nemesis,
+            node_states,
+            commands: Vec::new(),
             history: Vec::new(),
             epoch: 0,
             progress: Progress::default(),
@@ -314,7 +342,9 @@ impl Engine {
     /// A node printed `line` at `now`.
     pub fn node_output(&mut self, node: usize, line: &[u8], now: Time) {
         self.now = self.now.max(now);
-        if line.iter().all(u8::is_ascii_whitespace) || self.phase == Phase::Done {
+        // A killed process's last words arrive after its death: ignore them.
+        let down = self.node_states[node] == NodeState::Down;
+        if down || line.iter().all(u8::is_ascii_whitespace) || self.phase == Phase::Done {
             return;
         }
         match NodeOutput::parse(line) {
@@ -339,7 +369,7 @@ impl Engine {
 
     /// A node's process ended (or closed its stdout) on its own.
     pub fn node_exited(&mut self, node: usize, status: &str) {
-        if self.phase != Phase::Done {
+        if self.phase != Phase::Done && self.node_states[node] != NodeState::Down {
             self.crash(format!("node {} crashed: {status}", self.opts.nodes[node]));
         }
     }
@@ -354,6 +384,17 @@ impl Engine {
     /// Lines to write to nodes, in delivery order.
     pub fn take_deliveries(&mut self) -> Vec<Delivery> {
         std::mem::take(&mut self.outbox)
+    }
+
+    /// What the host must do to node processes, in order; do it before
+    /// writing the deliveries taken at the same time.
+    pub fn take_host_commands(&mut self) -> Vec<HostCommand> {
+        std::mem::take(&mut self.commands)
+    }
+
+    /// Whether each node is up, down or paused.
+    pub fn node_state(&self, node: usize) -> NodeState {
+        self.node_states[node]
     }
 
     /// Log lines produced since the last call.
@@ -558,6 +599,12 @@ impl Engine {
             let text = format!("recv {} -> {}: {}", msg.src, msg.dest, msg.body.get());
             self.info(text);
         }
+        if let Endpoint::Node(node) = endpoint
+            && self.node_states[node] == NodeState::Down
+        {
+            self.journal.drop_down(self.now, &msg);
+            return;
+        }
         match endpoint {
             Endpoint::Node(node) => self.outbox.push(Delivery {
                 node,
@@ -670,6 +717,10 @@ impl Engine {
             return;
         }
         self.close_client(client);
+        if self.phase != Phase::Init {
+            self.info(format!("node {name} restarted and initialised"));
+            return;
+        }
         let waiting = self
             .connections
             .values()
@@ -741,7 +792,7 @@ impl Engine {
         if self.opts.rate > 0.0 {
             self.schedule(0, Event::NextOp);
         }
-        if self.partitions.is_some() {
+        if self.nemesis.is_some() {
             self.schedule(0, Event::Nemesis);
         }
     }
@@ -806,9 +857,7 @@ impl Engine {
             self.finish();
             return;
         }
-        if self.partitions.is_some() {
-            self.nemesis_stop();
-        }
+        self.heal_all();
         self.info("Waiting for recovery...".into());
         self.phase = Phase::Recovery;
         self.schedule(RECOVERY_WAIT, Event::RecoveryEnd);
@@ -1037,31 +1086,127 @@ impl Engine {
         if self.phase != Phase::Main {
             return;
         }
-        let Some(schedule) = &mut self.partitions else {
+        let Some(schedule) = &mut self.nemesis else {
             return;
         };
-        let (op, delay) = schedule.next(&mut self.nemesis_rng);
-        match op {
-            NemesisOp::StartPartition => {
-                let spec = PartitionSpec::random(&mut self.nemesis_rng);
-                self.grudge = spec.grudge(&self.opts.nodes, &mut self.nemesis_rng);
-                let value = json!(["isolated", self.grudge.to_json()]);
-                self.record_nemesis("start-partition", json!(spec.name()), value);
-                self.info(format!(
-                    "partition {}: {}",
-                    spec.name(),
-                    self.grudge.to_json()
-                ));
-            }
-            NemesisOp::StopPartition => self.nemesis_stop(),
+        let (fault, start, delay) = schedule.next(&mut self.nemesis_rng);
+        match (fault, start) {
+            (Fault::Partition, true) => self.start_partition(),
+            (Fault::Partition, false) => self.stop_partition(),
+            (Fault::Kill, true) => self.kill_nodes(),
+            (Fault::Kill, false) => self.restart_nodes(),
+            (Fault::Pause, true) => self.pause_nodes(),
+            (Fault::Pause, false) => self.resume_nodes(),
         }
         self.schedule(delay, Event::Nemesis);
     }
 
-    fn nemesis_stop(&mut self) {
+    /// Ends every fault before the final phase, as Jepsen's final
+    /// generators do (each fault's stop op is recorded even if idle).
+    fn heal_all(&mut self) {
+        let Some(schedule) = &mut self.nemesis else {
+            return;
+        };
+        let faults = schedule.faults().to_vec();
+        schedule.reset();
+        for fault in faults {
+            match fault {
+                Fault::Partition => self.stop_partition(),
+                Fault::Kill => self.restart_nodes(),
+                Fault::Pause => self.resume_nodes(),
+            }
+        }
+    }
+
+    fn start_partition(&mut self) {
+        let spec = PartitionSpec::random(&mut self.nemesis_rng);
+        self.grudge = spec.grudge(&self.opts.nodes, &mut self.nemesis_rng);
+        let value = json!(["isolated", self.grudge.to_json()]);
+        self.record_nemesis("start-partition", json!(spec.name()), value);
+        self.info(format!(
+            "partition {}: {}",
+            spec.name(),
+            self.grudge.to_json()
+        ));
+    }
+
+    fn stop_partition(&mut self) {
         self.grudge = Grudge::default();
         self.record_nemesis("stop-partition", Value::Null, json!("network-healed"));
         self.info("network healed".into());
+    }
+
+    fn nodes_in(&self, state: NodeState) -> Vec<usize> {
+        (0..self.node_states.len())
+            .filter(|n| self.node_states[*n] == state)
+            .collect()
+    }
+
+    fn names(&self, nodes: &[usize]) -> Value {
+        json!(
+            nodes
+                .iter()
+                .map(|n| &self.opts.nodes[*n])
+                .collect::<Vec<_>>()
+        )
+    }
+
+    fn kill_nodes(&mut self) {
+        let candidates = self.nodes_in(NodeState::Up);
+        let victims = nemesis::minority(&candidates, self.node_states.len(), &mut self.nemesis_rng);
+        for node in &victims {
+            self.node_states[*node] = NodeState::Down;
+            self.commands.push(HostCommand::Kill(*node));
+        }
+        let names = self.names(&victims);
+        self.record_nemesis("kill", json!("minority"), json!(["killed", names]));
+        self.info(format!("killed {names}"));
+    }
+
+    /// Restarts every killed node with a fresh process and sends it init.
+    fn restart_nodes(&mut self) {
+        let down = self.nodes_in(NodeState::Down);
+        for node in &down {
+            self.node_states[*node] = NodeState::Up;
+            self.commands.push(HostCommand::Restart(*node));
+            let client = self.open_client(Role::Init(*node));
+            let body = json!({
+                "type": "init",
+                "node_id": self.opts.nodes[*node],
+                "node_ids": self.opts.nodes,
+            });
+            self.request(&client, *node, body, INIT_TIMEOUT);
+        }
+        let names = self.names(&down);
+        self.record_nemesis("start", Value::Null, json!(["started", names]));
+        if !down.is_empty() {
+            self.info(format!("restarted {names}"));
+        }
+    }
+
+    fn pause_nodes(&mut self) {
+        let candidates = self.nodes_in(NodeState::Up);
+        let victims = nemesis::minority(&candidates, self.node_states.len(), &mut self.nemesis_rng);
+        for node in &victims {
+            self.node_states[*node] = NodeState::Paused;
+            self.commands.push(HostCommand::Pause(*node));
+        }
+        let names = self.names(&victims);
+        self.record_nemesis("pause", json!("minority"), json!(["paused", names]));
+        self.info(format!("paused {names}"));
+    }
+
+    fn resume_nodes(&mut self) {
+        let paused = self.nodes_in(NodeState::Paused);
+        for node in &paused {
+            self.node_states[*node] = NodeState::Up;
+            self.commands.push(HostCommand::Resume(*node));
+        }
+        let names = self.names(&paused);
+        self.record_nemesis("resume", Value::Null, json!(["resumed", names]));
+        if !paused.is_empty() {
+            self.info(format!("resumed {names}"));
+        }
     }
 
     /// Nemesis operations are recorded as Jepsen does: two `info` entries.
@@ -1279,5 +1424,44 @@ mod tests {
             invokes.len()
         );
         assert!(e.history().iter().all(|o| o.kind != OpType::Info));
+    }
+
+    #[test]
+    fn a_killed_node_gets_nothing_until_it_restarts_and_is_initialised_again() {
+        let mut e = engine(WorkloadName::Echo, 2, |_| {});
+        e.start();
+        e.run_until(0);
+        let init = lines(&mut e);
+        answer(&mut e, 0, &init);
+        e.run_until(0);
+        lines(&mut e);
+        e.node_states[1] = NodeState::Down;
+        let to_n1 = json!({"src": "n0", "dest": "n1", "body": {"type": "gossip"}}).to_string();
+        e.node_output(0, to_n1.as_bytes(), 1);
+        let from_dead = json!({"src": "n1", "dest": "n0", "body": {"type": "late"}}).to_string();
+        e.node_output(1, from_dead.as_bytes(), 1);
+        e.run_until(2);
+        assert!(
+            lines(&mut e)
+                .iter()
+                .all(|(_, m)| m["body"]["type"] == "echo")
+        );
+        assert_eq!(e.journal().stats.to_down_nodes, 1);
+        e.node_exited(1, "killed");
+        assert!(e.crashed().is_none(), "a killed node's exit is expected");
+        e.restart_nodes();
+        assert_eq!(e.take_host_commands(), vec![HostCommand::Restart(1)]);
+        e.run_until(3);
+        let init = lines(&mut e);
+        let again = init
+            .iter()
+            .find(|(n, m)| *n == 1 && m["body"]["type"] == "init")
+            .expect("init again");
+        assert!(
+            again.1["src"].as_str().unwrap() > "c2",
+            "from a fresh init client"
+        );
+        let restart = e.history().iter().rev().find(|op| op.f == "start").unwrap();
+        assert_eq!(restart.value, json!(["started", ["n1"]]));
     }
 }
