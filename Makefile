@@ -7,12 +7,13 @@ RUN := scripts/run-challenge.sh
 # challenge's official value). See scripts/run-challenge.sh.
 export NEMESIS NEMESIS_INTERVAL LATENCY LATENCY_DIST TIME_LIMIT RATE NODE_COUNT CONCURRENCY SEED RUNNER MAELSTROM EXTRA_FLAGS
 
-.PHONY: help build test bench maelstrom test-echo test-unique-ids test-1 test-2
+.PHONY: help build test bench fuzz maelstrom test-echo test-unique-ids test-1 test-2
 
 help:
 	@echo "make build            release build of every binary"
 	@echo "make test             the whole test suite (what CI runs)"
 	@echo "make bench            benchmarks (echo throughput, ...)"
+	@echo "make fuzz             every fuzz target for FUZZ_SECONDS (default 60; needs nightly + cargo-fuzz)"
 	@echo "make maelstrom        download Maelstrom $(MAELSTROM_VERSION) (needs internet and Java)"
 	@echo "make test-echo        challenge 1 (also: test-1)"
 	@echo "make test-unique-ids  challenge 2 (also: test-2)"
@@ -27,6 +28,10 @@ test:
 
 bench: build
 	$(CARGO) bench
+
+FUZZ_SECONDS ?= 60
+fuzz:
+	scripts/fuzz.sh $(FUZZ_SECONDS)
 
 MAELSTROM_VERSION ?= 0.2.4
 maelstrom:
