@@ -238,10 +238,11 @@ fn print_targets(outcomes: &[TargetOutcome]) {
 }
 
 fn run_sim(sim: SimCommand) -> ExitCode {
-    let opts = match sim.args.to_options(false) {
+    let mut opts = match sim.args.to_options(false) {
         Ok(opts) => opts,
         Err(message) => return usage_error("sim", &message),
     };
+    opts.node_env.extend(tuning_env());
     let solution = match sim
         .solution
         .clone()
@@ -276,6 +277,16 @@ fn run_sim(sim: SimCommand) -> ExitCode {
 
 /// Simulates `seeds` runs; with one seed prints the full summary, with
 /// more one line per seed. Exits with the worst outcome.
+/// Our `GLOMERS_*` tuning variables: node processes inherit them from us,
+/// and the simulator hands them to the built-in solutions, so both see the
+/// same knobs (the runner's own `GLOMERS_SEED` and `GLOMERS_DATA_DIR` are
+/// set per node and left out).
+fn tuning_env() -> impl Iterator<Item = (String, String)> {
+    std::env::vars().filter(|(name, _)| {
+        name.starts_with("GLOMERS_") && name != "GLOMERS_SEED" && name != "GLOMERS_DATA_DIR"
+    })
+}
+
 fn simulate(
     opts: TestOptions,
     solution: &str,
@@ -360,6 +371,7 @@ fn run_challenge(cmd: ChallengeCommand) -> ExitCode {
         Ok(opts) => opts,
         Err(message) => return usage_error("challenge", &message),
     };
+    opts.node_env.extend(tuning_env());
     opts.node_env.extend(
         challenge
             .env
