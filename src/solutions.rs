@@ -15,11 +15,15 @@ pub mod broadcast;
 pub mod echo;
 
 #[allow(dead_code)]
+#[path = "bin/g-counter.rs"]
+pub mod g_counter;
+
+#[allow(dead_code)]
 #[path = "bin/unique-ids.rs"]
 pub mod unique_ids;
 
 /// The names of the built-in solutions, for `glomers sim --solution`.
-pub const NAMES: [&str; 3] = ["echo", "unique-ids", "broadcast"];
+pub const NAMES: [&str; 4] = ["echo", "unique-ids", "broadcast", "g-counter"];
 
 /// The solution that solves a workload, if there is one.
 pub fn for_workload(workload: WorkloadName) -> Option<&'static str> {
@@ -27,6 +31,7 @@ pub fn for_workload(workload: WorkloadName) -> Option<&'static str> {
         WorkloadName::Echo => Some("echo"),
         WorkloadName::UniqueIds => Some("unique-ids"),
         WorkloadName::Broadcast => Some("broadcast"),
+        WorkloadName::GCounter => Some("g-counter"),
         _ => None,
     }
 }
@@ -40,6 +45,11 @@ pub fn simulation(solution: &str, opts: TestOptions) -> Option<Simulation> {
             let config =
                 broadcast::Config::from_lookup(|name| opts.node_env(name).map(String::from));
             Simulation::new(opts, move || broadcast::BroadcastNode::new(config.clone()))
+        }
+        "g-counter" => {
+            let config =
+                g_counter::Config::from_lookup(|name| opts.node_env(name).map(String::from));
+            Simulation::new(opts, move || g_counter::CounterNode::new(config.clone()))
         }
         _ => return None,
     })
