@@ -201,25 +201,27 @@ impl BroadcastNode {
 
     /// A broadcast: make it durable, acknowledge it, then spread it.
     fn broadcast(&mut self, ctx: &mut Context<Self>, src: &str, msg_id: Option<u64>, value: i64) {
-        if !self.values.contains(value) {
-            if let Err(e) = self.persist(value) {
-                let text = format!("cannot make the value durable: {e}");
-                ctx.reply_error_to(src, msg_id, ErrorCode::TemporarilyUnavailable, &text);
-                return;
-            }
-            self.values.insert(value);
-            match self.config.mode {
-                Mode::Latency => self.fan_out(ctx),
-                // A leaf's value leaves at its next round; the hub's goes
-                // with the next batch of leaf values, within a round.
-                Mode::Messages if self.is_hub(ctx) => {
-                    let round = self.config.round;
-                    self.schedule_hub_flush(ctx, round);
-                }
-                Mode::Messages => {}
-            }
+        if self.values.contains(value) {
+            ctx.reply_to(src, msg_id, &Payload::BroadcastOk);
+            return;
         }
+        if let Err(e) = self.persist(value) {
+            let text = format!("cannot make the value durable: {e}");
+            ctx.reply_error_to(src, msg_id, ErrorCode::TemporarilyUnavailable, &text);
+            return;
+        }
+        self.values.insert(value);
         ctx.reply_to(src, msg_id, &Payload::BroadcastOk);
+        match self.config.mode {
+            Mode::Latency => self.fan_out(ctx),
+            // A leaf's value leaves at its next round; the hub's goes with
+            // the next batch of leaf values, within a round.
+            Mode::Messages if self.is_hub(ctx) => {
+                let round = self.config.round;
+                self.schedule_hub_flush(ctx, round);
+            }
+            Mode::Messages => {}
+        }
     }
 
     /// Latency mode: our set, new value included, to every other node.
@@ -517,5 +519,316 @@ impl<'de> Deserialize<'de> for RangeSet {
         let ranges = Vec::<(i64, i64)>::deserialize(deserializer)?;
         RangeSet::from_ranges(ranges)
             .ok_or_else(|| serde::de::Error::custom("a range's start is after its end"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use glomers::Runtime;
+    use serde_json::{Value, json};
+
+    const NODES: [&str; 3] = ["n0", "n1", "n2"];
+
+    fn ms(ms: u64) -> Duration {
+        Duration::from_millis(ms)
+    }
+
+    /// A started node of a three-node cluster (n0 is the hub), output cleared.
+    fn start(id: &str, mode: Mode) -> Runtime<BroadcastNode> {
+        start_in(id, mode, None)
+    }
+
+    fn start_in(id: &str, mode: Mode, dir: Option<&Path>) -> Runtime<BroadcastNode> {
+        let node = BroadcastNode::new(Config::new(mode));
+        let mut rt = Runtime::new(node, 1).with_data_dir(dir.map(Path::to_path_buf));
+        let init = json!({"src": "c0", "dest": id, "body":
+            {"type": "init", "msg_id": 1, "node_id": id, "node_ids": NODES}});
+        rt.handle_line(&init.to_string(), Duration::ZERO).unwrap();
+        rt.take_output();
+        rt
+    }
+
+    /// Delivers `body` from `src` at `at`, returning what the node sent.
+    fn deliver(
+        rt: &mut Runtime<BroadcastNode>,
+        src: &str,
+        body: Value,
+        at: Duration,
+    ) -> Vec<Value> {
+        let dest = rt.context().node_id().to_string();
+        let line = json!({"src": src, "dest": dest, "body": body});
+        rt.handle_line(&line.to_string(), at).unwrap();
+        output(rt)
+    }
+
+    /// Fires the timers due by `at`, returning what the node sent.
+    fn advance(rt: &mut Runtime<BroadcastNode>, at: Duration) -> Vec<Value> {
+        rt.fire_timers(at);
+        output(rt)
+    }
+
+    fn output(rt: &mut Runtime<BroadcastNode>) -> Vec<Value> {
+        String::from_utf8(rt.take_output())
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    /// The syncs among `out`: (destination, set, reply asked).
+    fn syncs(out: &[Value]) -> Vec<(String, Value, bool)> {
+        out.iter()
+            .filter(|m| m["body"]["type"] == "sync")
+            .map(|m| {
+                let reply = m["body"]["reply"].as_bool().unwrap_or(false);
+                (
+                    m["dest"].as_str().unwrap().to_string(),
+                    m["body"]["set"].clone(),
+                    reply,
+                )
+            })
+            .collect()
+    }
+
+    fn set(values: &[i64]) -> RangeSet {
+        let mut set = RangeSet::default();
+        for v in values {
+            set.insert(*v);
+        }
+        set
+    }
+
+    #[test]
+    fn range_sets_merge_adjacent_values_and_compare() {
+        let s = set(&[5, 1, 3, 2, 7]);
+        assert_eq!(
+            serde_json::to_value(&s).unwrap(),
+            json!([[1, 3], [5, 5], [7, 7]])
+        );
+        assert_eq!(s.iter().collect::<Vec<_>>(), [1, 2, 3, 5, 7]);
+        let mut t = s.clone();
+        assert!(t.union_with(&set(&[4, 6])));
+        assert!(!t.union_with(&s));
+        assert_eq!(serde_json::to_value(&t).unwrap(), json!([[1, 7]]));
+        assert!(s.is_subset(&t) && !t.is_subset(&s));
+        assert!(RangeSet::default().is_subset(&s));
+        assert!(set(&[1, 2]).is_subset(&set(&[1, 2])));
+        assert!(!set(&[3, 4]).is_subset(&set(&[1, 3, 5])));
+        assert_eq!(s.union(&set(&[0])), set(&[0, 1, 2, 3, 5, 7]));
+    }
+
+    #[test]
+    fn range_sets_take_extreme_values_and_reject_reversed_ranges() {
+        let s = set(&[i64::MAX, i64::MIN, i64::MAX - 1]);
+        assert!(s.contains(i64::MAX) && s.contains(i64::MIN) && !s.contains(0));
+        assert_eq!(s.iter().count(), 3);
+        let decoded: RangeSet = serde_json::from_value(json!([[9, 12], [1, 2], [3, 4]])).unwrap();
+        assert_eq!(
+            decoded,
+            RangeSet::from_ranges(vec![(1, 4), (9, 12)]).unwrap()
+        );
+        assert!(serde_json::from_value::<RangeSet>(json!([[2, 1]])).is_err());
+    }
+
+    #[test]
+    fn a_single_node_acknowledges_and_reads_exactly() {
+        let mut rt = start("n0", Mode::Messages);
+        let topology = json!({"type": "topology", "msg_id": 2, "topology": {"n0": ["n1"]}});
+        let out = deliver(&mut rt, "c1", topology, ms(1));
+        assert_eq!(
+            out[0]["body"],
+            json!({"type": "topology_ok", "in_reply_to": 2})
+        );
+        for (msg_id, value) in [(3, 7), (4, 3), (5, 7)] {
+            let body = json!({"type": "broadcast", "msg_id": msg_id, "message": value});
+            let out = deliver(&mut rt, "c1", body, ms(2));
+            assert_eq!(
+                out,
+                [json!({"src": "n0", "dest": "c1",
+                    "body": {"type": "broadcast_ok", "in_reply_to": msg_id}})]
+            );
+        }
+        let out = deliver(&mut rt, "c1", json!({"type": "read", "msg_id": 6}), ms(3));
+        assert_eq!(
+            out[0]["body"],
+            json!({"type": "read_ok", "messages": [3, 7], "in_reply_to": 6})
+        );
+    }
+
+    #[test]
+    fn bad_requests_get_errors_not_panics() {
+        let mut rt = start("n1", Mode::Messages);
+        let body = json!({"type": "broadcast", "msg_id": 2, "message": "seven"});
+        assert_eq!(deliver(&mut rt, "c1", body, ms(1))[0]["body"]["code"], 12);
+        let body = json!({"type": "sync", "set": [[3, 1]]});
+        assert!(deliver(&mut rt, "n0", body, ms(1)).is_empty());
+        let out = deliver(&mut rt, "c1", json!({"type": "read", "msg_id": 3}), ms(1));
+        assert_eq!(out[0]["body"]["messages"], json!([]));
+    }
+
+    #[test]
+    fn a_leaf_sends_its_new_values_to_the_hub_at_the_next_round() {
+        let mut rt = start("n1", Mode::Messages);
+        deliver(
+            &mut rt,
+            "c1",
+            json!({"type": "broadcast", "msg_id": 2, "message": 4}),
+            ms(10),
+        );
+        assert!(advance(&mut rt, ms(499)).is_empty());
+        assert_eq!(
+            syncs(&advance(&mut rt, ms(500))),
+            [("n0".into(), json!([[4, 4]]), false)]
+        );
+        // Nothing new: the next round is silent.
+        assert!(advance(&mut rt, ms(1000)).is_empty());
+    }
+
+    #[test]
+    fn the_hub_gathers_a_rounds_batches_into_one_send_per_leaf() {
+        let mut rt = start("n0", Mode::Messages);
+        deliver(
+            &mut rt,
+            "n1",
+            json!({"type": "sync", "set": [[1, 1]]}),
+            ms(600),
+        );
+        deliver(
+            &mut rt,
+            "n2",
+            json!({"type": "sync", "set": [[2, 2]]}),
+            ms(605),
+        );
+        assert!(advance(&mut rt, ms(629)).is_empty());
+        let out = syncs(&advance(&mut rt, ms(630)));
+        assert_eq!(
+            out,
+            [
+                ("n1".into(), json!([[1, 2]]), false),
+                ("n2".into(), json!([[1, 2]]), false)
+            ]
+        );
+        // A leaf that already has everything gets nothing.
+        deliver(
+            &mut rt,
+            "n1",
+            json!({"type": "sync", "set": [[1, 3]]}),
+            ms(1100),
+        );
+        assert_eq!(
+            syncs(&advance(&mut rt, ms(1400))),
+            [("n2".into(), json!([[1, 3]]), false)]
+        );
+    }
+
+    #[test]
+    fn latency_mode_sends_a_new_value_to_every_node_at_once() {
+        let mut rt = start("n2", Mode::Latency);
+        let out = deliver(
+            &mut rt,
+            "c1",
+            json!({"type": "broadcast", "msg_id": 2, "message": 9}),
+            ms(5),
+        );
+        assert_eq!(out[0]["body"]["type"], "broadcast_ok");
+        assert_eq!(
+            syncs(&out),
+            [
+                ("n0".into(), json!([[9, 9]]), false),
+                ("n1".into(), json!([[9, 9]]), false)
+            ]
+        );
+    }
+
+    #[test]
+    fn an_unconfirmed_send_is_retried_with_a_request_to_answer() {
+        let mut rt = start("n1", Mode::Messages);
+        deliver(
+            &mut rt,
+            "c1",
+            json!({"type": "broadcast", "msg_id": 2, "message": 4}),
+            ms(10),
+        );
+        assert_eq!(syncs(&advance(&mut rt, ms(500))).len(), 1);
+        // The hub never answers (a partition): ask again after 2 s.
+        assert!(advance(&mut rt, ms(2000)).is_empty());
+        assert_eq!(
+            syncs(&advance(&mut rt, ms(2500))),
+            [("n0".into(), json!([[4, 4]]), true)]
+        );
+        // The hub answers with what it has, and we are done.
+        let out = deliver(
+            &mut rt,
+            "n0",
+            json!({"type": "sync", "set": [[4, 5]]}),
+            ms(2700),
+        );
+        assert!(out.is_empty());
+        let read = deliver(
+            &mut rt,
+            "c1",
+            json!({"type": "read", "msg_id": 3}),
+            ms(2700),
+        );
+        assert_eq!(read[0]["body"]["messages"], json!([4, 5]));
+        // Value 5 came from the hub: we tell it we have it once it goes quiet.
+        assert!(advance(&mut rt, ms(3500)).is_empty());
+        assert_eq!(
+            syncs(&advance(&mut rt, ms(4000))),
+            [("n0".into(), json!([[4, 5]]), false)]
+        );
+        assert!(advance(&mut rt, ms(30_000)).is_empty());
+    }
+
+    #[test]
+    fn a_request_to_answer_is_answered_at_once() {
+        let mut rt = start("n2", Mode::Messages);
+        let out = deliver(
+            &mut rt,
+            "n0",
+            json!({"type": "sync", "set": [], "reply": true}),
+            ms(1),
+        );
+        assert_eq!(syncs(&out), [("n0".into(), json!([]), false)]);
+    }
+
+    #[test]
+    fn a_restarted_node_reloads_its_acknowledged_values_and_asks_for_the_rest() {
+        let dir = std::env::temp_dir().join(format!("glomers-broadcast-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        let mut rt = start_in("n1", Mode::Messages, Some(&dir));
+        deliver(
+            &mut rt,
+            "c1",
+            json!({"type": "broadcast", "msg_id": 2, "message": 8}),
+            ms(10),
+        );
+        drop(rt); // killed before its round: 8 reached nobody
+        let mut rt = Runtime::new(BroadcastNode::new(Config::new(Mode::Messages)), 1)
+            .with_data_dir(Some(dir.clone()));
+        let init = json!({"src": "c0", "dest": "n1", "body":
+            {"type": "init", "msg_id": 1, "node_id": "n1", "node_ids": NODES}});
+        rt.handle_line(&init.to_string(), Duration::ZERO).unwrap();
+        assert_eq!(
+            syncs(&output(&mut rt)),
+            [("n0".into(), json!([[8, 8]]), true)]
+        );
+        let read = deliver(&mut rt, "c1", json!({"type": "read", "msg_id": 3}), ms(1));
+        assert_eq!(read[0]["body"]["messages"], json!([8]));
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn knobs_come_from_the_lookup() {
+        let config = Config::from_lookup(|name| match name {
+            "GLOMERS_BROADCAST_MODE" => Some("latency".into()),
+            "GLOMERS_BROADCAST_ROUND_MS" => Some("250".into()),
+            _ => None,
+        });
+        assert_eq!((config.mode, config.round), (Mode::Latency, ms(250)));
+        let config = Config::from_lookup(|_| Some("nonsense".into()));
+        assert_eq!((config.mode, config.round), (Mode::Messages, ms(500)));
     }
 }

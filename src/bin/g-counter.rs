@@ -412,3 +412,248 @@ impl Totals {
         self.0.values().fold(0, |sum, v| sum.saturating_add(*v))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use glomers::Runtime;
+    use serde_json::{Value, json};
+
+    fn ms(ms: u64) -> Duration {
+        Duration::from_millis(ms)
+    }
+
+    /// n1 of a three-node cluster, started, with its read of its key pending.
+    fn start() -> (Runtime<CounterNode>, u64) {
+        let mut rt = Runtime::new(CounterNode::new(Config::default()), 1);
+        let init = json!({"src": "c0", "dest": "n1", "body":
+            {"type": "init", "msg_id": 1, "node_id": "n1", "node_ids": ["n0", "n1", "n2"]}});
+        rt.handle_line(&init.to_string(), Duration::ZERO).unwrap();
+        let out = output(&mut rt);
+        let read = kv_requests(&out);
+        assert_eq!(read.len(), 1);
+        assert_eq!(read[0]["key"], "g-counter-n1");
+        (rt, read[0]["msg_id"].as_u64().unwrap())
+    }
+
+    /// Started, and its key found to hold `total`.
+    fn started_at(total: u64) -> Runtime<CounterNode> {
+        let (mut rt, read) = start();
+        let reply = json!({"type": "read_ok", "value": total, "in_reply_to": read});
+        assert!(deliver(&mut rt, "seq-kv", reply, ms(1)).is_empty());
+        rt
+    }
+
+    fn deliver(rt: &mut Runtime<CounterNode>, src: &str, body: Value, at: Duration) -> Vec<Value> {
+        let line = json!({"src": src, "dest": "n1", "body": body});
+        rt.handle_line(&line.to_string(), at).unwrap();
+        output(rt)
+    }
+
+    fn output(rt: &mut Runtime<CounterNode>) -> Vec<Value> {
+        String::from_utf8(rt.take_output())
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    fn kv_requests(out: &[Value]) -> Vec<Value> {
+        out.iter()
+            .filter(|m| m["dest"] == "seq-kv")
+            .map(|m| m["body"].clone())
+            .collect()
+    }
+
+    fn to_client(out: &[Value]) -> Vec<Value> {
+        out.iter()
+            .filter(|m| m["dest"] == "c1")
+            .map(|m| m["body"].clone())
+            .collect()
+    }
+
+    fn add(rt: &mut Runtime<CounterNode>, msg_id: u64, delta: i64, at: Duration) -> Vec<Value> {
+        deliver(
+            rt,
+            "c1",
+            json!({"type": "add", "msg_id": msg_id, "delta": delta}),
+            at,
+        )
+    }
+
+    fn read(rt: &mut Runtime<CounterNode>, at: Duration) -> Value {
+        let out = deliver(rt, "c1", json!({"type": "read", "msg_id": 99}), at);
+        to_client(&out)[0]["value"].clone()
+    }
+
+    #[test]
+    fn an_add_is_acknowledged_once_its_cas_landed() {
+        let mut rt = started_at(10);
+        let cas = kv_requests(&add(&mut rt, 2, 3, ms(5)));
+        assert_eq!(
+            cas[0],
+            json!({"type": "cas", "key": "g-counter-n1", "from": 10, "to": 13, "msg_id": cas[0]["msg_id"]})
+        );
+        // Adds arriving meanwhile wait for the next CAS, together.
+        assert!(add(&mut rt, 3, 1, ms(6)).is_empty());
+        assert!(add(&mut rt, 4, 2, ms(6)).is_empty());
+        let out = deliver(
+            &mut rt,
+            "seq-kv",
+            json!({"type": "cas_ok", "in_reply_to": cas[0]["msg_id"]}),
+            ms(7),
+        );
+        assert_eq!(
+            to_client(&out),
+            [json!({"type": "add_ok", "in_reply_to": 2})]
+        );
+        let next = kv_requests(&out);
+        assert_eq!(
+            (next[0]["from"].as_u64(), next[0]["to"].as_u64()),
+            (Some(13), Some(16))
+        );
+        assert_eq!(read(&mut rt, ms(8)), 13);
+        let out = deliver(
+            &mut rt,
+            "seq-kv",
+            json!({"type": "cas_ok", "in_reply_to": next[0]["msg_id"]}),
+            ms(9),
+        );
+        assert_eq!(to_client(&out).len(), 2);
+        assert_eq!(read(&mut rt, ms(9)), 16);
+    }
+
+    #[test]
+    fn adds_before_the_key_is_known_wait_for_it() {
+        let (mut rt, read_id) = start();
+        assert!(add(&mut rt, 2, 4, ms(1)).is_empty());
+        let missing = json!({"type": "error", "code": 20, "text": "key does not exist", "in_reply_to": read_id});
+        let cas = kv_requests(&deliver(&mut rt, "seq-kv", missing, ms(2)));
+        assert_eq!(cas[0]["from"], 0);
+        assert_eq!(cas[0]["to"], 4);
+        assert_eq!(cas[0]["create_if_not_exists"], true);
+    }
+
+    #[test]
+    fn zero_and_negative_deltas_need_no_cas() {
+        let mut rt = started_at(0);
+        let out = add(&mut rt, 2, 0, ms(1));
+        assert_eq!(
+            to_client(&out),
+            [json!({"type": "add_ok", "in_reply_to": 2})]
+        );
+        let out = add(&mut rt, 3, -1, ms(1));
+        assert_eq!(to_client(&out)[0]["code"], 12);
+        assert!(kv_requests(&out).is_empty());
+    }
+
+    #[test]
+    fn a_failed_cas_rereads_the_key_and_retries_the_same_batch() {
+        let mut rt = started_at(10);
+        let cas = kv_requests(&add(&mut rt, 2, 3, ms(5)));
+        let failed = json!({"type": "error", "code": 22, "text": "current value 12 is not 10",
+            "in_reply_to": cas[0]["msg_id"]});
+        let out = deliver(&mut rt, "seq-kv", failed, ms(6));
+        assert!(to_client(&out).is_empty());
+        let reread = kv_requests(&out);
+        assert_eq!(reread[0]["type"], "read");
+        let value = json!({"type": "read_ok", "value": 12, "in_reply_to": reread[0]["msg_id"]});
+        let retry = kv_requests(&deliver(&mut rt, "seq-kv", value, ms(7)));
+        assert_eq!(
+            (retry[0]["from"].as_u64(), retry[0]["to"].as_u64()),
+            (Some(12), Some(15))
+        );
+        let out = deliver(
+            &mut rt,
+            "seq-kv",
+            json!({"type": "cas_ok", "in_reply_to": retry[0]["msg_id"]}),
+            ms(8),
+        );
+        assert_eq!(
+            to_client(&out),
+            [json!({"type": "add_ok", "in_reply_to": 2})]
+        );
+    }
+
+    #[test]
+    fn a_cas_that_times_out_gets_an_indefinite_error() {
+        let mut rt = started_at(10);
+        add(&mut rt, 2, 3, ms(5));
+        rt.fire_timers(ms(1100));
+        let out = output(&mut rt);
+        assert_eq!(to_client(&out)[0]["code"], 13);
+        assert_eq!(kv_requests(&out)[0]["type"], "read");
+    }
+
+    #[test]
+    fn totals_are_gossiped_merged_and_confirmed() {
+        let mut rt = started_at(10);
+        // The first tick tells both peers our total.
+        rt.fire_timers(ms(500));
+        let out = output(&mut rt);
+        let gossip: Vec<&Value> = out
+            .iter()
+            .filter(|m| m["body"]["type"] == "totals")
+            .collect();
+        assert_eq!(gossip.len(), 2);
+        assert_eq!(gossip[0]["body"]["totals"], json!({"n1": 10}));
+        // A peer's totals count in reads; stale ones do not lower anything.
+        let totals = json!({"type": "totals", "totals": {"n0": 5, "n1": 10}});
+        assert!(deliver(&mut rt, "n0", totals, ms(600)).is_empty());
+        let stale = json!({"type": "totals", "totals": {"n0": 2, "n1": 7, "n2": 1}});
+        deliver(&mut rt, "n2", stale, ms(600));
+        assert_eq!(read(&mut rt, ms(601)), 16);
+        // Each peer lacks a total the other told us: both hear of it.
+        rt.fire_timers(ms(1000));
+        let out = output(&mut rt);
+        let full = json!({"n0": 5, "n1": 10, "n2": 1});
+        assert_eq!(dests(&out), ["n0", "n2"]);
+        assert_eq!(out[0]["body"]["totals"], full);
+        // Both answer with the same: everyone agrees, nothing more is sent.
+        for peer in ["n0", "n2"] {
+            deliver(
+                &mut rt,
+                peer,
+                json!({"type": "totals", "totals": full}),
+                ms(1700),
+            );
+        }
+        rt.fire_timers(ms(1999));
+        assert!(output(&mut rt).is_empty());
+        // n0 grows: n2 hears of it at the next tick, and n0 is told we have
+        // it once it has been quiet for a second.
+        let grown = json!({"type": "totals", "totals": {"n0": 6, "n1": 10, "n2": 1}});
+        deliver(&mut rt, "n0", grown, ms(2000));
+        rt.fire_timers(ms(2500));
+        assert_eq!(dests(&output(&mut rt)), ["n2"]);
+        rt.fire_timers(ms(3000));
+        assert_eq!(dests(&output(&mut rt)), ["n0"]);
+        // n2 never confirms (a partition): it is asked to, 2 s later.
+        rt.fire_timers(ms(4000));
+        assert!(output(&mut rt).is_empty());
+        rt.fire_timers(ms(4500));
+        let out = output(&mut rt);
+        assert_eq!(dests(&out), ["n2"]);
+        assert_eq!(out[0]["body"]["reply"], true);
+    }
+
+    fn dests(out: &[Value]) -> Vec<&str> {
+        out.iter().map(|m| m["dest"].as_str().unwrap()).collect()
+    }
+
+    #[test]
+    fn a_request_to_answer_is_answered_at_once() {
+        let mut rt = started_at(4);
+        let out = deliver(
+            &mut rt,
+            "n2",
+            json!({"type": "totals", "totals": {}, "reply": true}),
+            ms(1),
+        );
+        assert_eq!(out[0]["dest"], "n2");
+        assert_eq!(
+            out[0]["body"],
+            json!({"type": "totals", "totals": {"n1": 4}})
+        );
+    }
+}
