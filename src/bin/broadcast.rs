@@ -212,15 +212,9 @@ impl BroadcastNode {
         }
         self.values.insert(value);
         ctx.reply_to(src, msg_id, &Payload::BroadcastOk);
-        match self.config.mode {
-            Mode::Latency => self.fan_out(ctx),
-            // A leaf's value leaves at its next round; the hub's goes with
-            // the next batch of leaf values, within a round.
-            Mode::Messages if self.is_hub(ctx) => {
-                let round = self.config.round;
-                self.schedule_hub_flush(ctx, round);
-            }
-            Mode::Messages => {}
+        // In messages mode the value waits for the next round.
+        if self.config.mode == Mode::Latency {
+            self.fan_out(ctx);
         }
     }
 
@@ -266,8 +260,17 @@ impl BroadcastNode {
     /// The periodic check of every star link: leaves send their new values
     /// (messages mode), and everyone applies the repair rules.
     fn tick(&mut self, ctx: &mut Context<Self>) {
-        let fresh = self.config.mode == Mode::Messages && !self.is_hub(ctx);
-        self.send_due(ctx, fresh);
+        let batching = self.config.mode == Mode::Messages;
+        let hub = self.is_hub(ctx);
+        self.send_due(ctx, batching && !hub);
+        // The hub's own values normally go with the round's leaf batches,
+        // which arrive a network hop after the tick; if none come, they go
+        // on their own half a round later, between two rounds' batches.
+        let waiting = self.links.values().any(|link| self.is_fresh(link));
+        if batching && hub && waiting && self.hub_flush.is_none() {
+            let half = self.config.round / 2;
+            self.schedule_hub_flush(ctx, half);
+        }
     }
 
     /// The hub's send to the leaves after gathering a round's batches.
@@ -294,8 +297,13 @@ impl BroadcastNode {
         }
     }
 
+    /// True if we have values the peer may lack that we never sent it.
+    fn is_fresh(&self, link: &Link) -> bool {
+        !self.values.is_subset(&link.has.union(&link.sent))
+    }
+
     fn due(&self, link: &Link, now: Duration, fresh: bool) -> Due {
-        if fresh && !self.values.is_subset(&link.has.union(&link.sent)) {
+        if fresh && self.is_fresh(link) {
             return Due::Send;
         }
         let unconfirmed = !self.values.is_subset(&link.has);

@@ -23,8 +23,9 @@
 //! error (13), which the checker accepts either way.
 //!
 //! Cost. An add costs a CAS round trip in latency and, with Maelstrom's one
-//! client per node, two messages (under heavier load adds share CASes:
-//! `--concurrency 10n --rate 1000` costs 0.17 messages per operation).
+//! client per node, two messages; adds that arrive during a round trip share
+//! the next CAS (`--concurrency 10n --rate 1000 --latency 20` costs 0.17
+//! messages per operation).
 //! Gossip goes out every `gossip` period (500 ms) to peers whose view is
 //! behind: about 0.66 messages per operation in all at the challenge's
 //! flags. Reads cost nothing, but a node sees its peers' adds up to a gossip
