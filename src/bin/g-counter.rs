@@ -280,7 +280,11 @@ impl CounterNode {
 
     fn on_totals(&mut self, ctx: &mut Context<Self>, from: &str, totals: Totals, reply: bool) {
         let now = ctx.now();
-        let link = self.links.entry(from.to_string()).or_default();
+        // Only our peers gossip (answering anyone else could mean writing
+        // to an endpoint Maelstrom has closed).
+        let Some(link) = self.links.get_mut(from) else {
+            return;
+        };
         link.has.merge(&totals);
         link.last_recv = now;
         self.totals.merge(&totals);
@@ -640,6 +644,14 @@ mod tests {
 
     fn dests(out: &[Value]) -> Vec<&str> {
         out.iter().map(|m| m["dest"].as_str().unwrap()).collect()
+    }
+
+    #[test]
+    fn only_peers_gossip() {
+        let mut rt = started_at(4);
+        let body = json!({"type": "totals", "totals": {"n0": 9}, "reply": true});
+        assert!(deliver(&mut rt, "c4", body, ms(1)).is_empty());
+        assert_eq!(read(&mut rt, ms(1)), 4);
     }
 
     #[test]
