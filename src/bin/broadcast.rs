@@ -18,7 +18,7 @@
 //!   whatever the load, and a value waits at most one round, two network
 //!   hops and the gather: at the challenge's flags about 0.83 messages per
 //!   operation and 450 / 725 ms median / max stable latency. A longer round
-//!   trades latency for messages (700 ms: 0.64 messages, 540 / 930 ms).
+//!   trades latency for messages (700 ms: 0.63 messages, 525 / 921 ms).
 //! - Latency mode (challenge 3d, `GLOMERS_BROADCAST_MODE=latency`). The
 //!   node that receives a broadcast sends its set to every other node at
 //!   once: one hop, so every node has the value 100 ms after it was acked
