@@ -1,14 +1,13 @@
 //! Challenge 3, broadcast: 3a-3c at their flags, 3d (latency mode) and 3e
-//! (default mode) with partitions, crashes and lossy networks, and the
+//! (default mode) with partitions, kills, pauses and lossy networks, and the
 //! efficiency figures of both modes against their targets.
 
+use glomers::Runtime;
 use glomers::challenges::{self, Challenge};
-use glomers::history::NANOS_PER_MS;
 use glomers::runner::TestOptions;
-use glomers::sim::{NetworkFaults, SimOutcome};
+use glomers::sim::{NetworkFaults, NodeFactory, SimOutcome, Simulation};
 use glomers::solutions::broadcast::{BroadcastNode, Config};
 
-use crate::restarts::{random_outages, run_with_outages};
 use crate::{SEEDS, assert_valid, run};
 
 /// A sub-challenge's options (official flags plus `extra`, its environment
@@ -144,44 +143,52 @@ fn no_value_is_lost_to_loss_duplication_and_reordering() {
     }
 }
 
-/// Crashes of random nodes (the hub included, sometimes restarted at
-/// once) on top of partitions.
-fn with_crashes(id: &str, seed: u64, durable: bool) -> SimOutcome {
-    let opts = challenge(id, seed, &["--nemesis", "partition"]);
-    let config = Config::from_lookup(|name| opts.node_env(name).map(String::from));
-    let mut outages = random_outages(
-        seed,
-        opts.node_count(),
-        8,
-        19_000 * NANOS_PER_MS,
-        3_000 * NANOS_PER_MS,
-    );
-    // The hub, every time.
-    outages[0].node = 0;
-    run_with_outages(
-        opts,
-        move || BroadcastNode::new(config.clone()),
-        &outages,
-        durable,
-    )
+/// Partitions, kills (a wiped node restarted with its data directory) and
+/// pauses, one every second on average.
+fn with_crashes(id: &str, seed: u64) -> TestOptions {
+    let faults = [
+        "--nemesis",
+        "partition,kill,pause",
+        "--nemesis-interval",
+        "1",
+    ];
+    challenge(id, seed, &faults)
+}
+
+/// How many nodes the nemesis killed in a run.
+fn kills(outcome: &SimOutcome) -> usize {
+    outcome
+        .history
+        .iter()
+        .filter(|op| op.f == "kill" && op.value[0] == "killed")
+        .map(|op| op.value[1].as_array().map_or(0, Vec::len))
+        .sum()
 }
 
 #[test]
-fn acknowledged_values_survive_crashes() {
+fn acknowledged_values_survive_kills() {
     for seed in 0..SEEDS / 4 {
         for id in ["3d", "3e"] {
-            assert_valid(&with_crashes(id, seed, true));
+            let outcome = run("broadcast", with_crashes(id, seed));
+            assert_valid(&outcome);
+            assert!(kills(&outcome) > 0, "{}", outcome.replay_hint());
         }
     }
 }
 
 #[test]
-fn without_a_data_directory_a_crash_can_lose_acknowledged_values() {
+fn without_a_data_directory_a_kill_can_lose_acknowledged_values() {
     // Why broadcasts are logged before they are acknowledged: the same
-    // crashes without the log lose values acknowledged just before them.
-    let lost: u64 = (0..5)
-        .map(|seed| with_crashes("3e", seed, false))
-        .map(|outcome| {
+    // faults, with nowhere to log, lose values acknowledged just before a
+    // kill.
+    let lost: u64 = (0..SEEDS / 4)
+        .map(|seed| {
+            let opts = with_crashes("3e", seed);
+            let config = Config::from_lookup(|name| opts.node_env(name).map(String::from));
+            let factory: NodeFactory = Box::new(move |_, seed, _dir| {
+                Box::new(Runtime::new(BroadcastNode::new(config.clone()), seed))
+            });
+            let outcome = Simulation::with_factory(opts, factory).run();
             outcome
                 .result(&["workload", "lost-count"])
                 .as_u64()

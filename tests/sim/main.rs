@@ -7,7 +7,6 @@ mod broadcast;
 mod echo_unique_ids;
 mod faulty_nodes;
 mod g_counter;
-mod restarts;
 
 use glomers::runner::TestOptions;
 use glomers::runner::options::WorkloadName;
