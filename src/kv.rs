@@ -276,32 +276,43 @@ mod tests {
         let go = json!({"src":"c1","dest":"n0","body":{"type":"go"}}).to_string();
         rt.handle_line(&go, Duration::ZERO).unwrap();
         let sent = lines(&rt.take_output());
+        // Message ids are consecutive from wherever this incarnation starts.
+        let first = sent[0]["body"]["msg_id"].as_u64().unwrap();
         let requests: Vec<(Value, Value)> = sent
             .iter()
-            .map(|m| (m["dest"].clone(), m["body"].clone()))
+            .map(|m| {
+                let mut body = m["body"].clone();
+                body["msg_id"] = json!(body["msg_id"].as_u64().unwrap() - first);
+                (m["dest"].clone(), body)
+            })
             .collect();
         assert_eq!(
             requests,
             vec![
-                (json!("seq-kv"), json!({"type":"read","key":"a","msg_id":1})),
-                (json!("lin-kv"), json!({"type":"read","key":7,"msg_id":2})),
+                (json!("seq-kv"), json!({"type":"read","key":"a","msg_id":0})),
+                (json!("lin-kv"), json!({"type":"read","key":7,"msg_id":1})),
                 (
                     json!("lww-kv"),
-                    json!({"type":"write","key":"k","value":[1,2],"msg_id":3})
+                    json!({"type":"write","key":"k","value":[1,2],"msg_id":2})
                 ),
                 (
                     json!("seq-kv"),
-                    json!({"type":"cas","key":"k","from":1,"to":2,"create_if_not_exists":true,"msg_id":4})
+                    json!({"type":"cas","key":"k","from":1,"to":2,"create_if_not_exists":true,"msg_id":3})
                 ),
-                (json!("lin-tso"), json!({"type":"ts","msg_id":5})),
+                (json!("lin-tso"), json!({"type":"ts","msg_id":4})),
             ]
         );
+        let reply = |src: &str, body: Value, k: u64| {
+            let mut body = body;
+            body["in_reply_to"] = json!(first + k);
+            json!({"src": src, "dest": "n0", "body": body})
+        };
         let replies = [
-            json!({"src":"seq-kv","dest":"n0","body":{"type":"read_ok","value":3,"in_reply_to":1}}),
-            json!({"src":"lin-kv","dest":"n0","body":{"type":"error","code":20,"in_reply_to":2}}),
-            json!({"src":"lww-kv","dest":"n0","body":{"type":"write_ok","in_reply_to":3}}),
-            json!({"src":"seq-kv","dest":"n0","body":{"type":"error","code":22,"text":"x","in_reply_to":4}}),
-            json!({"src":"lin-tso","dest":"n0","body":{"type":"ts_ok","ts":41,"in_reply_to":5}}),
+            reply("seq-kv", json!({"type":"read_ok","value":3}), 0),
+            reply("lin-kv", json!({"type":"error","code":20}), 1),
+            reply("lww-kv", json!({"type":"write_ok"}), 2),
+            reply("seq-kv", json!({"type":"error","code":22,"text":"x"}), 3),
+            reply("lin-tso", json!({"type":"ts_ok","ts":41}), 4),
         ];
         for reply in replies {
             rt.handle_line(&reply.to_string(), Duration::ZERO).unwrap();

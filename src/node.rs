@@ -125,6 +125,18 @@ struct PendingRpc<N: Node> {
     timeout: TimerId,
 }
 
+/// Where this incarnation's message ids start. A node restarted with its
+/// memory wiped must not reuse its predecessor's ids, or a late reply
+/// meant for the predecessor could complete the new node's RPC; hosts give
+/// each incarnation its own seed, so ids start somewhere else each time
+/// (below 2^40, so they stay exact in any JSON reader).
+fn first_msg_id(seed: u64) -> u64 {
+    let mut z = seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    1 + ((z ^ (z >> 31)) >> 24)
+}
+
 /// Everything a node can do: send, reply, call, set timers, read its clock.
 pub struct Context<N: Node> {
     node_id: NodeId,
@@ -149,7 +161,7 @@ impl<N: Node> Context<N> {
             node_id: NodeId::new(),
             node_ids: Vec::new(),
             now: Duration::ZERO,
-            next_msg_id: 1,
+            next_msg_id: first_msg_id(seed),
             rng: NodeRng::seed_from_u64(seed),
             output: Vec::with_capacity(64 * 1024),
             pending: HashMap::new(),
@@ -830,6 +842,18 @@ pub(crate) mod tests {
             vec![("tick", 25), ("once", 30), ("tick", 50), ("tick", 75)]
         );
         assert_eq!(rt.next_deadline(), None);
+    }
+
+    #[test]
+    fn each_incarnation_numbers_its_messages_from_its_own_start() {
+        let a = Runtime::new(Ticker::default(), 1);
+        let b = Runtime::new(Ticker::default(), 2);
+        assert_ne!(a.ctx.next_msg_id, b.ctx.next_msg_id);
+        assert!(a.ctx.next_msg_id >= 1 && a.ctx.next_msg_id < 1 << 40);
+        assert_eq!(
+            a.ctx.next_msg_id,
+            Runtime::new(Ticker::default(), 1).ctx.next_msg_id
+        );
     }
 
     #[test]
