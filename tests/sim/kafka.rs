@@ -124,3 +124,25 @@ fn efficiency_of_seed_1() {
         (0.9996510294630839, 0.0719876364724064, 2.1671070342489656)
     );
 }
+
+/// Killed nodes come back from their journals (and their peers): nothing
+/// acknowledged is lost, nothing reordered.
+#[test]
+fn survives_kill_and_pause() {
+    for seed in 0..4 {
+        let flags = [
+            "--nemesis",
+            "partition,kill,pause",
+            "--nemesis-interval",
+            "3",
+        ];
+        let outcome = run("kafka", official("5c", seed, &flags));
+        assert_valid(&outcome);
+        let kills = outcome
+            .history
+            .iter()
+            .filter(|op| op.f == "kill" && op.value[0] == "killed")
+            .count();
+        assert!(kills > 0, "no kill in {}", outcome.replay_hint());
+    }
+}

@@ -119,3 +119,27 @@ fn efficiency_of_seed_1() {
     println!("6c seed 1: servers and all msgs-per-op: {figures:?}");
     assert_eq!(figures, (0.0398064548311468, 2.0400059859330573));
 }
+
+/// Killed nodes come back from their journals and their peers. (Requests
+/// to a node while it is down time out, so availability is not total.)
+#[test]
+fn survives_kill_and_pause() {
+    for seed in 0..4 {
+        let flags = [
+            "--nemesis",
+            "partition,kill,pause",
+            "--nemesis-interval",
+            "3",
+            "--availability",
+            "0.99",
+        ];
+        let outcome = run("txn", official("6c", seed, &flags));
+        assert_valid(&outcome);
+        let kills = outcome
+            .history
+            .iter()
+            .filter(|op| op.f == "kill" && op.value[0] == "killed")
+            .count();
+        assert!(kills > 0, "no kill in {}", outcome.replay_hint());
+    }
+}
