@@ -29,22 +29,26 @@
 //!
 //! Trade-offs. Messages: none per send, poll or commit; `2(n-1)` per
 //! `list_committed_offsets` (an assign, about one operation in 64); about
-//! `n(n-1)` syncs per 50 ms while busy (5c: about 0.1 per operation).
+//! `n(n-1)` syncs per 50 ms while busy (5c: 0.07 per operation in all).
 //! Latency: every reply is immediate; a message becomes pollable, on every
-//! node, about one sync interval after it was sent. Partitions: everything
-//! stays available and nothing is lost or reordered, but a node that cannot
-//! hear (even through relays) from every other node cannot move its stable
-//! tick: its polls return older messages only, and catch up when the network
-//! heals. `list_committed_offsets` then answers with what it knows (after
-//! 100 ms the first time; later ones skip the silent peers), which may be
-//! lower than the truth: a consumer re-reads, it never skips. Crashes: with a data directory, the node journals each message,
-//! commit and clock reservation before acknowledging or promising anything,
-//! and replays the journal when it restarts; peers then resend their feeds,
-//! so nothing acknowledged is lost. While a node is down, the others' stable
+//! node, about one sync interval after it was sent.
+//!
+//! Partitions: everything stays available and nothing is lost or
+//! reordered, but a node that cannot hear (even through relays) from every
+//! other node cannot move its stable tick: its polls return older messages
+//! only, and catch up when the network heals. `list_committed_offsets`
+//! answers with what it knows (after 100 ms the first time; later ones skip
+//! the silent peers), which may be lower than the truth: a consumer then
+//! re-reads, it never skips.
+//!
+//! Crashes: with a data directory, the node journals each message, commit
+//! and clock reservation before acknowledging or promising anything, and
+//! replays the journal when it restarts; peers then resend their feeds, so
+//! nothing acknowledged is lost. While a node is down, the others' stable
 //! ticks stop at its last promise (new messages wait for its return). With
 //! no data directory (real Maelstrom, which never kills nodes) a wiped node
 //! gets everything back from its peers except sends it acknowledged during
-//! its last sync interval.
+//! its last sync interval, and may reuse offsets of those.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs::{File, OpenOptions};

@@ -8,10 +8,11 @@
 //! the transaction) become one write set, stamped with a version (a Lamport
 //! time, then the node's index), applied at once and appended to the node's
 //! feed. Every `50 (n - 1)` ms a node sends each peer the part of its feed
-//! that peer has not acknowledged. A node applies a write set key by key, last writer
-//! wins by version, so all nodes converge on the same values, and appends
-//! whatever changed something to its own feed: feeds are relayed, so a
-//! connected path between two nodes is enough. Idle nodes stay silent.
+//! that peer has not acknowledged. A node applies a write set key by key,
+//! last writer wins by version, so all nodes converge on the same values,
+//! and appends whatever changed something to its own feed: feeds are
+//! relayed, so a connected path between two nodes is enough. Idle nodes
+//! stay silent.
 //!
 //! Why this is read committed: a transaction reads only values that
 //! committed, whole transactions' final values (no G1a, no G1b); and every
@@ -24,16 +25,19 @@
 //! while busy (6c: 0.04 per operation). Latency: every reply is immediate;
 //! other nodes see a write about one sync interval later (50 ms on two
 //! nodes, 200 ms on five).
+//!
 //! Partitions: every request is still answered; writes cross when the
-//! network heals (or through a relay). Nothing stronger than read committed:
-//! two nodes may read different values meanwhile, and a read may see one
-//! of a transaction's writes but not (yet) another. Crashes: with a data
-//! directory, a node journals each write set before acknowledging its
-//! transaction or accepting it from a peer, replays the journal when it
-//! restarts, and its peers resend what it had not acknowledged, so nothing
-//! acknowledged is lost. With no data directory (real Maelstrom, which
-//! never kills nodes) a wiped node gets everything back from its peers
-//! except writes it acknowledged during its last sync interval.
+//! network heals (or through a relay). Nothing stronger than read
+//! committed: two nodes may read different values meanwhile, and a read may
+//! see one of a transaction's writes but not (yet) another.
+//!
+//! Crashes: with a data directory, a node journals each write set before
+//! acknowledging its transaction or accepting it from a peer, replays the
+//! journal when it restarts, and its peers resend what it had not
+//! acknowledged, so nothing acknowledged is lost; requests sent to it while
+//! it is down time out. With no data directory (real Maelstrom, which never
+//! kills nodes) a wiped node gets everything back from its peers except
+//! writes it acknowledged during its last sync interval.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs::{File, OpenOptions};
