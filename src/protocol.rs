@@ -411,13 +411,19 @@ pub(crate) fn decode_payload<P: DeserializeOwned>(
             },
         }),
         // serde reports an unrecognised tag of an internally tagged enum as
-        // "unknown variant"; anything else is a known type with bad fields.
-        Err(e) if e.to_string().starts_with("unknown variant") => Inbound::Unknown {
-            src,
-            msg_id: header.msg_id,
-            in_reply_to: header.in_reply_to,
-            kind: header.kind.to_string(),
-        },
+        // "unknown variant `<type>`"; anything else (including an unknown
+        // variant of an enum inside the body) is a known type with bad fields.
+        Err(e)
+            if e.to_string()
+                .starts_with(&format!("unknown variant `{}`", header.kind)) =>
+        {
+            Inbound::Unknown {
+                src,
+                msg_id: header.msg_id,
+                in_reply_to: header.in_reply_to,
+                kind: header.kind.to_string(),
+            }
+        }
         Err(e) => Inbound::Malformed {
             src,
             msg_id: header.msg_id,
@@ -498,6 +504,16 @@ mod tests {
             #[serde(flatten)]
             extra: Extra,
         },
+        Pick {
+            side: Side,
+        },
+    }
+
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    #[serde(rename_all = "snake_case")]
+    enum Side {
+        Left,
+        Right,
     }
 
     #[test]
@@ -566,6 +582,17 @@ mod tests {
             decode_line::<Payload>(wrong_type).unwrap(),
             Inbound::Malformed {
                 msg_id: Some(4),
+                ..
+            }
+        ));
+        // An unknown variant of an enum inside the body is a bad field, not
+        // an unknown message type.
+        let bad_variant =
+            r#"{"src":"c1","dest":"n0","body":{"type":"pick","side":"up","msg_id":5}}"#;
+        assert!(matches!(
+            decode_line::<Payload>(bad_variant).unwrap(),
+            Inbound::Malformed {
+                msg_id: Some(5),
                 ..
             }
         ));

@@ -22,8 +22,23 @@ pub mod g_counter;
 #[path = "bin/unique-ids.rs"]
 pub mod unique_ids;
 
+#[allow(dead_code)]
+#[path = "bin/kafka.rs"]
+pub mod kafka;
+
+#[allow(dead_code)]
+#[path = "bin/txn.rs"]
+pub mod txn;
+
 /// The names of the built-in solutions, for `glomers sim --solution`.
-pub const NAMES: [&str; 4] = ["echo", "unique-ids", "broadcast", "g-counter"];
+pub const NAMES: [&str; 6] = [
+    "echo",
+    "unique-ids",
+    "broadcast",
+    "g-counter",
+    "kafka",
+    "txn",
+];
 
 /// The solution that solves a workload, if there is one.
 pub fn for_workload(workload: WorkloadName) -> Option<&'static str> {
@@ -32,6 +47,8 @@ pub fn for_workload(workload: WorkloadName) -> Option<&'static str> {
         WorkloadName::UniqueIds => Some("unique-ids"),
         WorkloadName::Broadcast => Some("broadcast"),
         WorkloadName::GCounter => Some("g-counter"),
+        WorkloadName::Kafka => Some("kafka"),
+        WorkloadName::TxnRwRegister => Some("txn"),
         _ => None,
     }
 }
@@ -51,6 +68,8 @@ pub fn simulation(solution: &str, opts: TestOptions) -> Option<Simulation> {
                 g_counter::Config::from_lookup(|name| opts.node_env(name).map(String::from));
             Simulation::new(opts, move || g_counter::CounterNode::new(config.clone()))
         }
+        "kafka" => Simulation::new(opts, kafka::KafkaNode::default),
+        "txn" => Simulation::new(opts, txn::TxnNode::default),
         _ => return None,
     })
 }

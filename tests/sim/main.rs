@@ -7,6 +7,8 @@ mod broadcast;
 mod echo_unique_ids;
 mod faulty_nodes;
 mod g_counter;
+mod kafka;
+mod txn;
 
 use glomers::runner::TestOptions;
 use glomers::runner::options::WorkloadName;
