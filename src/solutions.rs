@@ -14,14 +14,19 @@ pub mod echo;
 #[path = "bin/unique-ids.rs"]
 pub mod unique_ids;
 
+#[allow(dead_code)]
+#[path = "bin/lin-kv.rs"]
+pub mod lin_kv;
+
 /// The names of the built-in solutions, for `glomers sim --solution`.
-pub const NAMES: [&str; 2] = ["echo", "unique-ids"];
+pub const NAMES: [&str; 3] = ["echo", "unique-ids", "lin-kv"];
 
 /// The solution that solves a workload, if there is one.
 pub fn for_workload(workload: WorkloadName) -> Option<&'static str> {
     match workload {
         WorkloadName::Echo => Some("echo"),
         WorkloadName::UniqueIds => Some("unique-ids"),
+        WorkloadName::LinKv => Some("lin-kv"),
         _ => None,
     }
 }
@@ -31,6 +36,7 @@ pub fn simulation(solution: &str, opts: TestOptions) -> Option<Simulation> {
     Some(match solution {
         "echo" => Simulation::new(opts, || echo::EchoNode),
         "unique-ids" => Simulation::new(opts, unique_ids::UniqueIdsNode::default),
+        "lin-kv" => Simulation::new(opts, lin_kv::LinKvNode::default),
         _ => return None,
     })
 }

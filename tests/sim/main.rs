@@ -4,6 +4,7 @@
 //! a failure prints the seed and the command that replays it.
 
 mod echo_unique_ids;
+mod lin_kv;
 
 use glomers::runner::TestOptions;
 use glomers::runner::options::WorkloadName;
