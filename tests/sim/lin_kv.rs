@@ -47,7 +47,11 @@ fn served_fraction(history: &[Op]) -> f64 {
 }
 
 fn is_data_answer(op: &Op) -> bool {
-    let name = op.error.as_ref().and_then(|e| e.get(0)).and_then(|n| n.as_str());
+    let name = op
+        .error
+        .as_ref()
+        .and_then(|e| e.get(0))
+        .and_then(|n| n.as_str());
     matches!(name, Some("key-does-not-exist" | "precondition-failed"))
 }
 
@@ -123,7 +127,10 @@ fn lin_kv_figures_for_fixed_seeds() {
 #[test]
 #[ignore]
 fn lin_kv_breakdown() {
-    let seed = std::env::var("SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(14);
+    let seed = std::env::var("SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(14);
     let outcome = run("lin-kv", with_partitions(official(seed)));
     let mut counts: std::collections::BTreeMap<String, usize> = Default::default();
     for op in &outcome.history {
@@ -134,10 +141,22 @@ fn lin_kv_breakdown() {
         if op.is_invoke() {
             continue;
         }
-        let key = format!("{} {:?} {}", op.f, op.kind, op.error.clone().unwrap_or_default());
+        let key = format!(
+            "{} {:?} {}",
+            op.f,
+            op.kind,
+            op.error.clone().unwrap_or_default()
+        );
         *counts.entry(key).or_default() += 1;
         if !(op.is_ok() || is_data_answer(op)) {
-            eprintln!("{:8.3} {:?} {} {:?} {}", op.time as f64 / 1e9, op.process, op.f, op.kind, op.error.clone().unwrap_or_default());
+            eprintln!(
+                "{:8.3} {:?} {} {:?} {}",
+                op.time as f64 / 1e9,
+                op.process,
+                op.f,
+                op.kind,
+                op.error.clone().unwrap_or_default()
+            );
         }
     }
     for (k, v) in counts {
