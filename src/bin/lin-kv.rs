@@ -415,6 +415,10 @@ impl LinKvNode {
     /// Hands a request to Raft on the leader: a read asks for a ReadIndex,
     /// anything else is proposed.
     fn submit(&mut self, p: Pending) {
+        if self.is_pending(&p.request) {
+            // A copy that came by another path (a relay): one is enough.
+            return;
+        }
         let Some(raft) = self.raft.as_mut() else {
             return;
         };
@@ -451,6 +455,12 @@ impl LinKvNode {
                 node.pump(ctx);
             });
         }
+    }
+
+    /// Whether this node already holds `req` in Raft, to be answered.
+    fn is_pending(&self, req: &Request) -> bool {
+        let same = |p: &Pending| p.request.client == req.client && p.request.msg_id == req.msg_id;
+        req.msg_id.is_some() && (self.proposals.values().any(same) || self.reads.values().any(same))
     }
 
     /// Drains Raft's Readys: persist, send, apply, serve reads. Requests to
@@ -663,4 +673,366 @@ fn fail(ctx: &mut Context<LinKvNode>, p: &Pending, text: &str) {
 
 fn main() -> anyhow::Result<()> {
     glomers::run(LinKvNode::default())
+}
+
+#[cfg(test)]
+mod tests {
+    //! The node driven through `glomers::Runtime` with JSON lines, on a
+    //! tiny hand-made network with virtual time and cuttable links.
+
+    use std::cmp::Reverse;
+    use std::collections::{BinaryHeap, HashSet};
+    use std::path::PathBuf;
+
+    use glomers::Runtime;
+    use serde_json::json;
+
+    use super::*;
+
+    const LATENCY: Duration = Duration::from_millis(5);
+
+    /// Nodes `n0..`, messages between them after `LATENCY` unless their
+    /// link is cut, and everything sent to clients collected in `inbox`.
+    struct Net {
+        nodes: Vec<Runtime<LinKvNode>>,
+        now: Duration,
+        in_flight: BinaryHeap<Reverse<(Duration, u64, usize, String)>>,
+        seq: u64,
+        cut: HashSet<(usize, usize)>,
+        inbox: Vec<Value>,
+        next_msg_id: u64,
+    }
+
+    impl Net {
+        fn new(n: usize) -> Net {
+            Net::with_dirs(vec![None; n])
+        }
+
+        fn with_dirs(dirs: Vec<Option<PathBuf>>) -> Net {
+            let n = dirs.len();
+            let mut net = Net {
+                nodes: Vec::new(),
+                now: Duration::ZERO,
+                in_flight: BinaryHeap::new(),
+                seq: 0,
+                cut: HashSet::new(),
+                inbox: Vec::new(),
+                next_msg_id: 0,
+            };
+            for (i, dir) in dirs.into_iter().enumerate() {
+                let runtime = Runtime::new(LinKvNode::default(), i as u64 + 1).with_data_dir(dir);
+                net.nodes.push(runtime);
+                net.init(i, n);
+            }
+            net
+        }
+
+        fn init(&mut self, i: usize, n: usize) {
+            let ids: Vec<String> = (0..n).map(|k| format!("n{k}")).collect();
+            let body = json!({"type": "init", "node_id": ids[i], "node_ids": ids, "msg_id": 1});
+            let line = json!({"src": "c0", "dest": ids[i], "body": body}).to_string();
+            self.nodes[i].handle_line(&line, self.now).unwrap();
+            self.collect(i);
+            self.inbox.clear();
+        }
+
+        /// A client sends `body` to node `i`; returns its msg_id.
+        fn request(&mut self, i: usize, client: &str, mut body: Value) -> u64 {
+            self.next_msg_id += 1;
+            body["msg_id"] = json!(self.next_msg_id);
+            let line = json!({"src": client, "dest": format!("n{i}"), "body": body});
+            self.nodes[i]
+                .handle_line(&line.to_string(), self.now)
+                .unwrap();
+            self.collect(i);
+            self.next_msg_id
+        }
+
+        fn collect(&mut self, from: usize) {
+            let output = self.nodes[from].take_output();
+            for line in output.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+                let msg: Value = serde_json::from_slice(line).unwrap();
+                let dest = msg["dest"].as_str().unwrap();
+                match dest.strip_prefix('n').and_then(|k| k.parse::<usize>().ok()) {
+                    Some(to) if self.cut.contains(&(from, to)) => {}
+                    Some(to) => {
+                        self.seq += 1;
+                        let text = String::from_utf8(line.to_vec()).unwrap();
+                        self.in_flight
+                            .push(Reverse((self.now + LATENCY, self.seq, to, text)));
+                    }
+                    None => self.inbox.push(msg),
+                }
+            }
+        }
+
+        /// Runs the network until `now + d`.
+        fn run(&mut self, d: Duration) {
+            let end = self.now + d;
+            loop {
+                let next_msg = self.in_flight.peek().map(|Reverse(m)| m.0);
+                let next_timer = (0..self.nodes.len())
+                    .filter_map(|i| self.nodes[i].next_deadline().map(|t| (t, i)))
+                    .min();
+                match (next_msg, next_timer) {
+                    (Some(t), timer) if t <= end && timer.is_none_or(|(tt, _)| t <= tt) => {
+                        let Reverse((at, _, to, line)) = self.in_flight.pop().unwrap();
+                        self.now = at;
+                        self.nodes[to].handle_line(&line, at).unwrap();
+                        self.collect(to);
+                    }
+                    (_, Some((t, i))) if t <= end => {
+                        self.now = t;
+                        self.nodes[i].fire_timers(t);
+                        self.collect(i);
+                    }
+                    _ => break,
+                }
+            }
+            self.now = end;
+        }
+
+        fn isolate(&mut self, i: usize) {
+            for k in 0..self.nodes.len() {
+                self.cut.insert((i, k));
+                self.cut.insert((k, i));
+            }
+        }
+
+        fn heal(&mut self) {
+            self.cut.clear();
+        }
+
+        fn leader(&self) -> Option<usize> {
+            (0..self.nodes.len()).find(|&i| {
+                let raft = self.nodes[i].node().raft.as_ref();
+                raft.is_some_and(|r| r.role() == Role::Leader)
+            })
+        }
+
+        /// The replies to `msg_id` so far, with the node that sent them.
+        fn replies(&self, msg_id: u64) -> Vec<(String, Value)> {
+            self.inbox
+                .iter()
+                .filter(|m| m["body"]["in_reply_to"] == json!(msg_id))
+                .map(|m| (m["src"].as_str().unwrap().to_owned(), m["body"].clone()))
+                .collect()
+        }
+
+        /// The one reply to `msg_id`, without `in_reply_to`.
+        fn reply(&self, msg_id: u64) -> Value {
+            let replies = self.replies(msg_id);
+            assert_eq!(replies.len(), 1, "replies to {msg_id}: {replies:?}");
+            let mut body = replies[0].1.clone();
+            body.as_object_mut().unwrap().remove("in_reply_to");
+            body.as_object_mut().unwrap().remove("text");
+            body
+        }
+    }
+
+    const SETTLE: Duration = Duration::from_millis(600);
+
+    #[test]
+    fn a_single_node_serves_reads_writes_and_cas_with_maelstrom_errors() {
+        let mut net = Net::new(1);
+        // Sent before any leader exists: it waits for the election.
+        let early = net.request(0, "c1", json!({"type": "read", "key": 1}));
+        net.run(SETTLE);
+        assert_eq!(net.reply(early), json!({"type": "error", "code": 20}));
+        let cases = [
+            (
+                json!({"type": "cas", "key": 1, "from": 1, "to": 2}),
+                json!({"type": "error", "code": 20}),
+            ),
+            (
+                json!({"type": "write", "key": 1, "value": 1}),
+                json!({"type": "write_ok"}),
+            ),
+            (
+                json!({"type": "cas", "key": 1, "from": 3, "to": 2}),
+                json!({"type": "error", "code": 22}),
+            ),
+            (
+                json!({"type": "cas", "key": 1, "from": 1, "to": 2}),
+                json!({"type": "cas_ok"}),
+            ),
+            (
+                json!({"type": "read", "key": 1}),
+                json!({"type": "read_ok", "value": 2}),
+            ),
+            (
+                json!({"type": "read", "key": "1"}),
+                json!({"type": "error", "code": 20}),
+            ),
+        ];
+        for (request, expected) in cases {
+            let id = net.request(0, "c1", request.clone());
+            net.run(Duration::from_millis(1));
+            assert_eq!(net.reply(id), expected, "{request}");
+        }
+    }
+
+    #[test]
+    fn followers_forward_and_the_leader_answers_the_client() {
+        let mut net = Net::new(3);
+        net.run(SETTLE);
+        let leader = net.leader().expect("a leader");
+        let follower = (leader + 1) % 3;
+        let write = net.request(
+            follower,
+            "c1",
+            json!({"type": "write", "key": 0, "value": 7}),
+        );
+        net.run(SETTLE);
+        let replies = net.replies(write);
+        assert_eq!(replies.len(), 1);
+        assert_eq!(replies[0].0, format!("n{leader}"));
+        assert_eq!(replies[0].1["type"], "write_ok");
+        // Every node applied it.
+        let read = net.request(follower, "c2", json!({"type": "read", "key": 0}));
+        net.run(SETTLE);
+        assert_eq!(net.reply(read), json!({"type": "read_ok", "value": 7}));
+        for node in &net.nodes {
+            assert_eq!(node.node().store.values.get("0"), Some(&json!(7)));
+        }
+    }
+
+    #[test]
+    fn a_deposed_leader_never_serves_a_stale_read() {
+        let mut net = Net::new(3);
+        net.run(SETTLE);
+        let old = net.leader().unwrap();
+        let write = net.request(old, "c1", json!({"type": "write", "key": 0, "value": 1}));
+        net.run(SETTLE);
+        assert_eq!(net.reply(write)["type"], "write_ok");
+        net.isolate(old);
+        let stale = net.request(old, "c2", json!({"type": "read", "key": 0}));
+        net.run(SETTLE);
+        let new = net.leader().filter(|l| *l != old).expect("a new leader");
+        let write = net.request(new, "c1", json!({"type": "write", "key": 0, "value": 2}));
+        net.run(SETTLE);
+        assert_eq!(net.reply(write)["type"], "write_ok");
+        net.heal();
+        net.run(SETTLE * 2);
+        // The read waited, then failed or saw the new value; never 1.
+        let replies = net.replies(stale);
+        assert!(replies.len() <= 1, "{replies:?}");
+        for (_, body) in replies {
+            assert!(
+                body["value"] == json!(2) || body["code"] == json!(11),
+                "{body}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_request_without_a_leader_waits_then_fails_definitely() {
+        let mut net = Net::new(3);
+        net.run(SETTLE);
+        let lonely = (net.leader().unwrap() + 1) % 3;
+        net.isolate(lonely);
+        net.run(SETTLE);
+        let write = net.request(lonely, "c1", json!({"type": "write", "key": 0, "value": 1}));
+        net.run(LEADER_WAIT - Duration::from_millis(50));
+        assert!(net.replies(write).is_empty(), "a leader may still appear");
+        net.run(Duration::from_millis(100));
+        assert_eq!(net.reply(write), json!({"type": "error", "code": 11}));
+    }
+
+    #[test]
+    fn a_proposal_overwritten_by_another_leader_is_retried_once() {
+        let mut net = Net::new(3);
+        net.run(SETTLE);
+        let old = net.leader().unwrap();
+        let old_term = net.nodes[old].node().raft.as_ref().unwrap().term();
+        net.isolate(old);
+        // Proposed by a leader that cannot commit it.
+        let write = net.request(old, "c1", json!({"type": "write", "key": 0, "value": 5}));
+        net.run(Duration::from_millis(400));
+        assert!(net.leader().is_some_and(|l| l != old));
+        net.heal();
+        net.run(SETTLE);
+        assert_eq!(net.reply(write), json!({"type": "write_ok"}));
+        // Exactly one copy in the log, from a later term: the retry.
+        let raft = net.nodes[old].node().raft.as_ref().unwrap();
+        let copies: Vec<u64> = raft
+            .log()
+            .iter()
+            .filter(|e| e.cmd.as_ref().is_some_and(|r| r.msg_id == Some(write)))
+            .map(|e| e.term)
+            .collect();
+        assert_eq!(copies.len(), 1);
+        assert!(copies[0] > old_term);
+    }
+
+    #[test]
+    fn a_duplicated_request_takes_effect_once() {
+        let mut store = Store::default();
+        let req = |msg_id, op| Request {
+            client: "c1".into(),
+            msg_id: Some(msg_id),
+            op,
+        };
+        let write = |value: i64| Op::Write {
+            key: json!(0),
+            value: json!(value),
+        };
+        let cas = Op::Cas {
+            key: json!(0),
+            from: json!(1),
+            to: json!(2),
+        };
+        assert_eq!(
+            store.apply(&req(1, write(1))),
+            Some(Outcome::Done(Reply::WriteOk))
+        );
+        assert_eq!(
+            store.apply(&req(2, cas.clone())),
+            Some(Outcome::Done(Reply::CasOk))
+        );
+        // The same cas again answers as the first time and changes nothing;
+        // an older request is dropped.
+        assert_eq!(store.apply(&req(2, cas)), Some(Outcome::Done(Reply::CasOk)));
+        assert_eq!(store.apply(&req(1, write(1))), None);
+        assert_eq!(store.values.get("0"), Some(&json!(2)));
+    }
+
+    #[test]
+    fn a_restarted_node_keeps_its_log_in_the_data_directory() {
+        let dir = std::env::temp_dir().join(format!("lin-kv-test-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let mut net = Net::with_dirs(vec![Some(dir.clone())]);
+        net.run(SETTLE);
+        let write = net.request(0, "c1", json!({"type": "write", "key": 3, "value": 9}));
+        net.run(SETTLE);
+        assert_eq!(net.reply(write), json!({"type": "write_ok"}));
+        let term = net.nodes[0].node().raft.as_ref().unwrap().term();
+
+        // Killed: memory gone, files kept.
+        let mut net = Net::with_dirs(vec![Some(dir.clone())]);
+        assert_eq!(net.nodes[0].node().raft.as_ref().unwrap().term(), term);
+        net.run(SETTLE);
+        let read = net.request(0, "c1", json!({"type": "read", "key": 3}));
+        net.run(SETTLE);
+        assert_eq!(net.reply(read), json!({"type": "read_ok", "value": 9}));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn bad_requests_get_error_12_and_unknown_relays_are_dropped() {
+        let mut net = Net::new(1);
+        net.run(SETTLE);
+        let bad = net.request(0, "c1", json!({"type": "cas", "key": 1, "from": 1}));
+        assert_eq!(net.reply(bad), json!({"type": "error", "code": 12}));
+        let relay = json!({"type": "relay", "to": "c9", "relaying": true,
+            "msg": {"type": "forward", "hops": 0,
+                "request": {"client": "c9", "msg_id": 1, "op": {"f": "read", "key": 1}}}});
+        net.request(0, "n0", relay);
+        net.run(SETTLE);
+        assert!(
+            net.inbox.iter().all(|m| m["dest"] != "c9"),
+            "{:?}",
+            net.inbox
+        );
+    }
 }
