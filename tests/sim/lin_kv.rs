@@ -95,7 +95,7 @@ fn lin_kv_with_partitions_stays_valid_and_mostly_available() {
 
 #[test]
 fn lin_kv_under_reordering_latency() {
-    for seed in 0..SEEDS / 2 {
+    for seed in 0..5 {
         let opts = with_latency(official(seed), 10, LatencyDist::Exponential);
         run_valid(opts.clone());
         run_valid(with_partitions(opts));
@@ -113,14 +113,15 @@ fn lin_kv_figures_for_fixed_seeds() {
     let served = served_fraction(&outcome.history);
     assert!(served >= 0.9, "{served}");
 
-    // Unlimited by latency, every offered operation is served.
+    // At rate 1000 (10 s of it) every offered operation is served.
     let mut opts = official(1);
     opts.rate = 1000.0;
+    opts.time_limit = Duration::from_secs(10);
     let outcome = run_valid(opts);
     let invocations = outcome.result(&["stats", "count"]).as_u64().unwrap();
-    assert!(invocations >= 59_000, "{invocations}");
+    assert!(invocations >= 9_500, "{invocations}");
     assert_eq!(served_fraction(&outcome.history), 1.0);
-    assert!(ok_count(&outcome) > 30_000);
+    assert!(ok_count(&outcome) > 5_000);
 }
 
 /// Exploration aid: `cargo test --test sim lin_kv_breakdown -- --ignored --nocapture`.

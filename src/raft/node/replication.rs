@@ -118,16 +118,28 @@ impl<C: Clone> Raft<C> {
     /// does not look like a gap. A probing one gets its probe again when
     /// `resend_probes` (the periodic heartbeat), else an empty append at the
     /// probe's position, which answers the same question without entries.
+    /// A follower that left the last interval unanswered gets that empty
+    /// probe too: shipping entries into a partition every heartbeat costs
+    /// bandwidth for nothing, and an answer brings them at once.
     pub(super) fn start_round(&mut self, resend_probes: bool) {
         self.leadership.round += 1;
         // This round is after every read asked for so far.
         self.leadership.read_round_wanted = false;
         for peer in self.peers.clone() {
             let progress = &self.leadership.progress[&peer];
+            let full_probe = resend_probes && !progress.quiet;
             let (probing, next, matched) = (progress.probing, progress.next, progress.matched);
-            match (probing, resend_probes) {
+            match (probing, full_probe) {
                 (true, true) => self.send_append(&peer),
-                (true, false) => self.send_entries(&peer, next - 1, Vec::new()),
+                (true, false) => {
+                    // The outstanding probe now, until answered.
+                    self.leadership
+                        .progress
+                        .get_mut(&peer)
+                        .expect("a peer")
+                        .sent(None);
+                    self.send_entries(&peer, next - 1, Vec::new());
+                }
                 (false, _) => self.send_entries(&peer, matched, Vec::new()),
             }
         }

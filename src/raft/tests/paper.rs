@@ -788,6 +788,34 @@ fn read_rounds_do_not_make_a_streaming_follower_look_stalled() {
 }
 
 #[test]
+fn a_follower_that_stopped_answering_gets_probes_without_entries() {
+    let mut node = leader();
+    for cmd in 0..3 {
+        node.propose(cmd).unwrap();
+        sent(&mut node);
+    }
+    // n1 answers nothing; n2 keeps up.
+    let mut to_n1 = Vec::new();
+    for tick in 0..20 {
+        node.propose(10 + tick).unwrap();
+        node.tick();
+        let last = node.last_index();
+        ack(&mut node, "n2", last, 1);
+        to_n1.extend(appends_to(&sent(&mut node), "n1"));
+    }
+    // Once a heartbeat interval went unanswered, only empty probes, one
+    // per heartbeat, although proposals keep coming.
+    let quiet = to_n1.iter().rev().take_while(|a| a.entries.is_empty());
+    assert!(quiet.count() >= 8, "{to_n1:?}");
+    assert!(to_n1.len() <= 14, "{to_n1:?}");
+    // An answer brings the entries at once.
+    let probe = to_n1.last().unwrap().clone();
+    ack(&mut node, "n1", probe.prev_index, probe.round);
+    let out = appends_to(&sent(&mut node), "n1");
+    assert!(out.iter().any(|a| !a.entries.is_empty()), "{out:?}");
+}
+
+#[test]
 fn a_read_waits_for_the_first_commit_of_the_term() {
     // A new leader whose commit index still lags behind what the old one
     // committed must not serve reads from it.
