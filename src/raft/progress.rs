@@ -22,6 +22,9 @@ pub(crate) struct Progress {
     /// unanswered: the follower is likely unreachable, so the probe that
     /// heartbeat re-sends carries no entries.
     pub quiet: bool,
+    /// An AppendEntries went out since the last heartbeat, so the next
+    /// heartbeat would tell a streaming follower nothing new.
+    pub sent_since_heartbeat: bool,
     /// `matched` at the previous heartbeat, to notice stalled streaming.
     matched_at_heartbeat: u64,
 }
@@ -37,6 +40,7 @@ impl Progress {
             acked_round: 0,
             active: false,
             quiet: false,
+            sent_since_heartbeat: false,
             matched_at_heartbeat: 0,
         }
     }

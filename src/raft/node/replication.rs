@@ -110,6 +110,9 @@ impl<C: Clone> Raft<C> {
             progress.heartbeat();
         }
         self.start_round(true);
+        for progress in self.leadership.progress.values_mut() {
+            progress.sent_since_heartbeat = false;
+        }
     }
 
     /// Starts a new heartbeat round: every follower gets an AppendEntries
@@ -120,7 +123,11 @@ impl<C: Clone> Raft<C> {
     /// probe's position, which answers the same question without entries.
     /// A follower that left the last interval unanswered gets that empty
     /// probe too: shipping entries into a partition every heartbeat costs
-    /// bandwidth for nothing, and an answer brings them at once.
+    /// bandwidth for nothing, and an answer brings them at once. The
+    /// periodic heartbeat skips a streaming follower that got an append
+    /// since the last one: that append did the heartbeat's work (the
+    /// follower's election timer, the commit index), and reads start rounds
+    /// of their own.
     pub(super) fn start_round(&mut self, resend_probes: bool) {
         self.leadership.round += 1;
         // This round is after every read asked for so far.
@@ -140,6 +147,7 @@ impl<C: Clone> Raft<C> {
                         .sent(None);
                     self.send_entries(&peer, next - 1, Vec::new());
                 }
+                (false, _) if resend_probes && progress.sent_since_heartbeat => {}
                 (false, _) => self.send_entries(&peer, matched, Vec::new()),
             }
         }
@@ -187,6 +195,9 @@ impl<C: Clone> Raft<C> {
             commit: self.commit,
             round: self.leadership.round,
         };
+        if let Some(progress) = self.leadership.progress.get_mut(to) {
+            progress.sent_since_heartbeat = true;
+        }
         self.send(to, Message::Append(append));
     }
 

@@ -284,7 +284,11 @@ fn figure_8_an_old_entry_on_a_majority_is_not_committed_by_counting() {
         // (b) one of s3, s4, s5 leads a later term and appends y where x
         // is, but is cut off before anyone gets y or its no-op.
         c.partition(&[&[s2], &[s3, s4, s5]]);
-        let e = c.wait_leader_among(&[s3, s4, s5], 100);
+        // Stepping message by message isolates e the moment it wins, with
+        // its no-op still in flight.
+        let leads = |c: &Cluster| c.leader().filter(|l| [s3, s4, s5].contains(l));
+        assert!(c.step_until(100, |c| leads(c).is_some()), "seed {seed}");
+        let e = leads(&c).unwrap();
         c.isolate(e);
         let y = c.propose(e).unwrap();
         let [c3, c4] = [s3, s4, s5]
