@@ -13,18 +13,25 @@
 //!
 //! Latency: a request to the leader costs one replication round trip (two
 //! one-way delays) plus one log sync on the leader and one on a follower; a
-//! request to a follower costs one more delay for the forward.
+//! request to a follower costs one more delay for the forward. Requests
+//! arriving within 2 ms of a sync share the next one (group commit).
+//! Timeouts are counted in ticks of half the measured round trip (at least
+//! 10 ms), so a slow network gets slower elections rather than none.
 //!
 //! A partition: the majority side elects a leader within about half a
-//! second (election timeouts of 150-300 ms, then pre-vote and vote round
-//! trips), and a leader cut off from its quorum steps down after 150-300 ms
-//! (check-quorum). Requests on the minority side wait for a leader for up
-//! to 0.8 s, just under the client's 1 s timeout, and then get error 11:
-//! they were never proposed, so that answer is definite. Requests caught in
-//! flight (forwarded to a leader that was just cut off, or proposed but not
-//! committed) get no answer: they may still commit, so only the client's
-//! timeout (indeterminate) is honest. A proposal whose log index is later
-//! committed with another leader's entry can never commit, so it is retried.
+//! second (at 10 ms ticks, election timeouts of 150-300 ms, then pre-vote
+//! and vote round trips), and a leader cut off from its quorum steps down
+//! after 150-300 ms (check-quorum). Requests on the minority side wait for
+//! a leader for up to 0.8 s, just under the client's 1 s timeout, and then
+//! get error 11: they were never proposed, so that answer is definite.
+//! Requests caught in flight (forwarded to a leader that was just cut off,
+//! or proposed but not committed) get no answer: they may still commit, so
+//! only the client's timeout (indeterminate) is honest. A proposal whose
+//! log index is later committed with another leader's entry can never
+//! commit, so it is retried. A partition that cuts links one way only
+//! (Maelstrom's `majorities-ring`: on 3 nodes no link works both ways) is
+//! bridged by relaying node messages through the other nodes while a link
+//! looks dead, at the price of duplicate messages during partitions.
 //!
 //! A crash: term, vote and log are in `FileStorage` in the host's data
 //! directory, synced before any message leaves, so a node killed and
@@ -45,8 +52,13 @@ use rand::RngExt;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-/// One Raft tick of logical time.
-const TICK: Duration = Duration::from_millis(10);
+/// The shortest Raft tick. Ticks stretch to half the measured round trip
+/// (up to `MAX_TICK`), so that heartbeats, elections and check-quorum stay
+/// a few round trips long on a slow network instead of never completing.
+const MIN_TICK: Duration = Duration::from_millis(10);
+const MAX_TICK: Duration = Duration::from_millis(250);
+/// How often a node measures its round trip to each peer.
+const PING_EVERY: Duration = Duration::from_secs(1);
 /// How long a request waits for a leader to be known before error 11:
 /// elections take a few hundred ms, clients give up after 1 s.
 const LEADER_WAIT: Duration = Duration::from_millis(800);
@@ -58,9 +70,9 @@ const FORGET_AFTER: Duration = Duration::from_secs(10);
 /// Forwards in a row before a request waits for a fresher view of the
 /// leader, so two nodes that name each other cannot bounce it forever.
 const MAX_HOPS: u8 = 3;
-/// A link is suspect when nothing came over it for this long although
-/// something should have (heartbeats go out every 50 ms).
-const SUSPECT_AFTER: Duration = Duration::from_millis(120);
+/// A link is suspect when nothing came over it for this many ticks
+/// although something should have (heartbeats go out every 5 ticks).
+const SUSPECT_AFTER_TICKS: u32 = 12;
 /// Requests arriving this soon after the last log sync wait out the gap
 /// and share the next sync (group commit): under load a sync per request
 /// costs throughput, while an idle node never waits.
@@ -68,9 +80,10 @@ const SYNC_GAP: Duration = Duration::from_millis(2);
 
 fn raft_config() -> Config {
     Config {
-        // Ticks of 10 ms: heartbeats every 50 ms, well above a round trip
-        // at 10 ms latency (the core re-sends entries when streaming shows
-        // no progress for a whole heartbeat interval).
+        // Ticks of at least half a round trip: heartbeats every 2.5 round
+        // trips or more (the core re-sends entries when streaming shows no
+        // progress for a whole heartbeat interval); at 10 ms latency, ticks
+        // of 10 ms, heartbeats every 50 ms, elections after 150-300 ms.
         heartbeat_interval: 5,
         election_timeout_min: 15,
         election_timeout_max: 30,
@@ -114,6 +127,13 @@ pub enum Payload {
         from: String,
         msg: PeerMsg,
         relaying: bool,
+    },
+    /// Measures the round trip: answered at once with the same `sent_us`.
+    Ping {
+        sent_us: u64,
+    },
+    Pong {
+        sent_us: u64,
     },
 }
 
@@ -267,6 +287,9 @@ pub struct LinKvNode {
     durable: bool,
     last_sync: Duration,
     pump_scheduled: bool,
+    /// Smoothed round trip to the peers, once measured.
+    round_trip: Option<Duration>,
+    tick: Duration,
 }
 
 impl Default for LinKvNode {
@@ -285,6 +308,8 @@ impl Default for LinKvNode {
             durable: false,
             last_sync: Duration::ZERO,
             pump_scheduled: false,
+            round_trip: None,
+            tick: MIN_TICK,
         }
     }
 }
@@ -296,7 +321,9 @@ impl Node for LinKvNode {
         if let Err(e) = self.start_raft(ctx) {
             eprintln!("lin-kv: cannot start Raft from storage, serving nothing: {e}");
         }
-        ctx.repeat(TICK, |node: &mut Self, ctx| node.on_tick(ctx));
+        ctx.set_timer(self.tick, |node: &mut Self, ctx| node.on_tick(ctx));
+        Self::ping(ctx);
+        ctx.repeat(PING_EVERY, |_: &mut Self, ctx| Self::ping(ctx));
         // Re-applies what a restarted node's storage holds as committed.
         self.pump(ctx);
     }
@@ -323,6 +350,8 @@ impl Node for LinKvNode {
                 self.heard(ctx, &src, relaying);
                 return self.deliver(ctx, &from, msg);
             }
+            Payload::Ping { sent_us } => return ctx.send(&src, &Payload::Pong { sent_us }),
+            Payload::Pong { sent_us } => return self.measured(ctx, sent_us),
         };
         let request = Request {
             client: src,
@@ -380,11 +409,33 @@ impl LinKvNode {
     }
 
     fn on_tick(&mut self, ctx: &mut Context<Self>) {
+        ctx.set_timer(self.tick, |node: &mut Self, ctx| node.on_tick(ctx));
         if let Some(raft) = self.raft.as_mut() {
             raft.tick();
         }
         self.expire(ctx);
         self.pump(ctx);
+    }
+
+    fn ping(ctx: &mut Context<Self>) {
+        let sent_us = ctx.now().as_micros() as u64;
+        let peers: Vec<String> = ctx.peers().cloned().collect();
+        for peer in peers {
+            ctx.send(&peer, &Payload::Ping { sent_us });
+        }
+    }
+
+    /// A pong: updates the round trip (rising fast, falling slowly) and the
+    /// tick length that follows from it.
+    fn measured(&mut self, ctx: &Context<Self>, sent_us: u64) {
+        let sample = ctx.now().saturating_sub(Duration::from_micros(sent_us));
+        let smoothed = match self.round_trip {
+            None => sample,
+            Some(rtt) if sample > rtt => (rtt + sample) / 2,
+            Some(rtt) => (rtt * 7 + sample) / 8,
+        };
+        self.round_trip = Some(smoothed);
+        self.tick = (smoothed / 2).clamp(MIN_TICK, MAX_TICK);
     }
 
     /// Sends a request where it can be served: into Raft if this node
@@ -583,7 +634,7 @@ impl LinKvNode {
         };
         let silent = |peer: &str| {
             let last = self.heard_directly.get(peer).copied().unwrap_or_default();
-            now.saturating_sub(last) > SUSPECT_AFTER
+            now.saturating_sub(last) > self.tick * SUSPECT_AFTER_TICKS
         };
         match raft.role() {
             Role::Leader => raft.peers().iter().any(|p| silent(p)),
@@ -596,7 +647,7 @@ impl LinKvNode {
         let now = ctx.now();
         self.heard_directly.insert(src.to_owned(), now);
         if relaying {
-            self.relay_asked_until = now + SUSPECT_AFTER;
+            self.relay_asked_until = now + self.tick * SUSPECT_AFTER_TICKS;
         }
     }
 

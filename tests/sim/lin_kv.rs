@@ -103,6 +103,14 @@ fn lin_kv_under_reordering_latency() {
 }
 
 #[test]
+fn lin_kv_on_a_slow_network_stretches_its_timeouts() {
+    // A 200 ms round trip is longer than the 150 ms election timeout of a
+    // fast network: ticks follow the measured round trip.
+    let outcome = run_valid(with_latency(official(1), 100, LatencyDist::Constant));
+    assert!(served_fraction(&outcome.history) >= 0.999);
+}
+
+#[test]
 fn lin_kv_figures_for_fixed_seeds() {
     // One forward hop plus one replication round trip: 3 x 10 ms.
     let outcome = run_valid(with_latency(official(1), 10, LatencyDist::Constant));
