@@ -30,14 +30,19 @@ pub mod kafka;
 #[path = "bin/txn.rs"]
 pub mod txn;
 
+#[allow(dead_code)]
+#[path = "bin/lin-kv.rs"]
+pub mod lin_kv;
+
 /// The names of the built-in solutions, for `glomers sim --solution`.
-pub const NAMES: [&str; 6] = [
+pub const NAMES: [&str; 7] = [
     "echo",
     "unique-ids",
     "broadcast",
     "g-counter",
     "kafka",
     "txn",
+    "lin-kv",
 ];
 
 /// The solution that solves a workload, if there is one.
@@ -49,6 +54,7 @@ pub fn for_workload(workload: WorkloadName) -> Option<&'static str> {
         WorkloadName::GCounter => Some("g-counter"),
         WorkloadName::Kafka => Some("kafka"),
         WorkloadName::TxnRwRegister => Some("txn"),
+        WorkloadName::LinKv => Some("lin-kv"),
         _ => None,
     }
 }
@@ -70,6 +76,7 @@ pub fn simulation(solution: &str, opts: TestOptions) -> Option<Simulation> {
         }
         "kafka" => Simulation::new(opts, kafka::KafkaNode::default),
         "txn" => Simulation::new(opts, txn::TxnNode::default),
+        "lin-kv" => Simulation::new(opts, lin_kv::LinKvNode::default),
         _ => return None,
     })
 }

@@ -36,7 +36,9 @@ fn present<'de, D: Deserializer<'de>, C: Deserialize<'de>>(d: D) -> Result<Optio
 
 /// The state a node must persist before it sends anything: current term,
 /// the vote cast in it, and the commit index (a hint that saves re-learning
-/// it after a restart; entries up to it are re-applied on start).
+/// it after a restart; entries up to it are re-applied on start). The
+/// stored commit index is the one of the last term or vote change, so it
+/// may lag: a restarted node learns the rest from the leader.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HardState {
     /// The latest term this node has seen.
@@ -244,7 +246,10 @@ pub struct Outgoing<C> {
 pub struct Ready<C> {
     /// Role, leader or term changed since the last `Ready`.
     pub soft_state: Option<SoftState>,
-    /// Term, vote or commit changed: persist it (after `entries`).
+    /// Term or vote changed: persist it (after `entries`). It carries the
+    /// current commit index too, but a new commit index alone does not
+    /// produce one: that index is only a hint (see [`HardState`]), and
+    /// storing it on every commit would cost a sync per commit.
     pub hard_state: Option<HardState>,
     /// Entries to persist, replacing every stored entry from
     /// `entries[0].index` on.

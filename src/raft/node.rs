@@ -93,6 +93,9 @@ struct Leadership {
     /// Index of this term's no-op: reads wait until it commits.
     term_start: u64,
     pending_reads: VecDeque<PendingRead>,
+    /// Reads wait for a round that the next Ready starts, so every read
+    /// asked for between two Readies shares one round.
+    read_round_wanted: bool,
     /// Proposals are waiting to go out with the next Ready.
     unsent_proposals: bool,
 }
@@ -251,24 +254,29 @@ impl<C: Clone> Raft<C> {
     /// True when [`Raft::ready`] has something for the host.
     pub fn has_ready(&self) -> bool {
         self.soft_state() != self.reported_soft
-            || self.hard_state() != self.reported_hard
+            || self.hard_state_changed()
             || !self.log.unstable().is_empty()
             || !self.messages.is_empty()
             || self.commit > self.applied
             || !self.read_states.is_empty()
             || self.leadership.unsent_proposals
+            || self.leadership.read_round_wanted
     }
 
     /// Hands the host what to persist, send, apply and serve (see [`Ready`]).
     /// The host must call [`Raft::advance`] when done, before anything else.
     pub fn ready(&mut self) -> Ready<C> {
         self.assert_advanced();
+        if self.leadership.read_round_wanted {
+            self.start_round(false);
+            self.release_reads();
+        }
         self.send_proposals();
         let hard = self.hard_state();
         let soft = self.soft_state();
         let ready = Ready {
             soft_state: (soft != self.reported_soft).then(|| soft.clone()),
-            hard_state: (hard != self.reported_hard).then(|| hard.clone()),
+            hard_state: self.hard_state_changed().then(|| hard.clone()),
             entries: self.log.unstable().to_vec(),
             messages: std::mem::take(&mut self.messages),
             committed: self.log.range(self.applied + 1, self.commit).to_vec(),
@@ -367,6 +375,13 @@ impl<C: Clone> Raft<C> {
     /// The configuration this node runs with.
     pub fn config(&self) -> &Config {
         &self.config
+    }
+
+    /// Whether term or vote changed since the last Ready. A change of the
+    /// commit index alone does not count: it is a hint a restarted node
+    /// re-learns from the leader, not worth a sync on every commit.
+    fn hard_state_changed(&self) -> bool {
+        self.term != self.reported_hard.term || self.vote != self.reported_hard.vote
     }
 
     fn assert_advanced(&self) {

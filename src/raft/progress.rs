@@ -18,6 +18,13 @@ pub(crate) struct Progress {
     pub acked_round: u64,
     /// Heard from since the last check-quorum.
     pub active: bool,
+    /// At the last heartbeat, what was sent in the interval before it went
+    /// unanswered: the follower is likely unreachable, so the probe that
+    /// heartbeat re-sends carries no entries.
+    pub quiet: bool,
+    /// An AppendEntries went out since the last heartbeat, so the next
+    /// heartbeat would tell a streaming follower nothing new.
+    pub sent_since_heartbeat: bool,
     /// `matched` at the previous heartbeat, to notice stalled streaming.
     matched_at_heartbeat: u64,
 }
@@ -32,6 +39,8 @@ impl Progress {
             probe_sent: false,
             acked_round: 0,
             active: false,
+            quiet: false,
+            sent_since_heartbeat: false,
             matched_at_heartbeat: 0,
         }
     }
@@ -62,6 +71,7 @@ impl Progress {
             self.probing = true;
             self.next = self.matched + 1;
         }
+        self.quiet = stalled || (self.probing && self.probe_sent);
         self.probe_sent = false;
         self.matched_at_heartbeat = self.matched;
     }
@@ -151,7 +161,7 @@ mod tests {
         p.heartbeat();
         assert!(!p.probing);
         p.heartbeat();
-        assert_eq!((p.probing, p.next), (true, 6));
+        assert_eq!((p.probing, p.next, p.quiet), (true, 6, true));
         // Nothing out, nothing stalled.
         let mut idle = Progress::new(1);
         idle.matched_to(4);

@@ -8,6 +8,7 @@ mod echo_unique_ids;
 mod faulty_nodes;
 mod g_counter;
 mod kafka;
+mod lin_kv;
 mod txn;
 
 use glomers::runner::TestOptions;

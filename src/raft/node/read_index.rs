@@ -13,6 +13,10 @@ impl<C: Clone> Raft<C> {
     /// stops leading first (a change in [`crate::raft::SoftState`]), the
     /// request is dropped and the host should fail or retry it.
     ///
+    /// The confirmation round starts with the next [`Raft::ready`], so all
+    /// reads asked for before it share one round (one message to each
+    /// follower and back).
+    ///
     /// Without this, a host can make a read linearizable by proposing it as
     /// a command and answering when it is applied.
     pub fn read_index(&mut self, request_id: u64) -> Result<(), NotLeader> {
@@ -22,15 +26,15 @@ impl<C: Clone> Raft<C> {
         // what earlier leaders committed, so the read waits for it.
         let index = self.commit.max(self.leadership.term_start);
         // Only answers to messages sent from now on prove that nobody had
-        // replaced us when the read arrived.
-        self.send_heartbeats();
-        let round = self.leadership.round;
+        // replaced us when the read arrived: the next round, which the next
+        // Ready (or an earlier heartbeat) starts.
+        let round = self.leadership.round + 1;
+        self.leadership.read_round_wanted = true;
         self.leadership.pending_reads.push_back(PendingRead {
             request_id,
             index,
             round,
         });
-        self.release_reads();
         Ok(())
     }
 

@@ -102,21 +102,53 @@ impl<C: Clone> Raft<C> {
         }
     }
 
-    /// Starts a new heartbeat round: every follower gets an AppendEntries
-    /// now. A probing follower gets its probe again (it may have been
-    /// lost); a streaming one gets an empty append at its match, which it
-    /// always accepts, so a heartbeat overtaking entries still in flight
-    /// does not look like a gap.
+    /// The periodic heartbeat: checks each follower for stalled streaming
+    /// (which needs a whole heartbeat interval to mean anything), then
+    /// starts a round that re-sends pending probes, as they may be lost.
     pub(super) fn send_heartbeats(&mut self) {
-        self.leadership.round += 1;
-        for peer in self.peers.clone() {
-            let progress = self.leadership.progress.get_mut(&peer).expect("a peer");
+        for progress in self.leadership.progress.values_mut() {
             progress.heartbeat();
-            if progress.probing {
-                self.send_append(&peer);
-            } else {
-                let matched = progress.matched;
-                self.send_entries(&peer, matched, Vec::new());
+        }
+        self.start_round(true);
+        for progress in self.leadership.progress.values_mut() {
+            progress.sent_since_heartbeat = false;
+        }
+    }
+
+    /// Starts a new heartbeat round: every follower gets an AppendEntries
+    /// now. A streaming follower gets an empty append at its match, which
+    /// it always accepts, so a heartbeat overtaking entries still in flight
+    /// does not look like a gap. A probing one gets its probe again when
+    /// `resend_probes` (the periodic heartbeat), else an empty append at the
+    /// probe's position, which answers the same question without entries.
+    /// A follower that left the last interval unanswered gets that empty
+    /// probe too: shipping entries into a partition every heartbeat costs
+    /// bandwidth for nothing, and an answer brings them at once. The
+    /// periodic heartbeat skips a streaming follower that got an append
+    /// since the last one: that append did the heartbeat's work (the
+    /// follower's election timer, the commit index), and reads start rounds
+    /// of their own.
+    pub(super) fn start_round(&mut self, resend_probes: bool) {
+        self.leadership.round += 1;
+        // This round is after every read asked for so far.
+        self.leadership.read_round_wanted = false;
+        for peer in self.peers.clone() {
+            let progress = &self.leadership.progress[&peer];
+            let full_probe = resend_probes && !progress.quiet;
+            let (probing, next, matched) = (progress.probing, progress.next, progress.matched);
+            match (probing, full_probe) {
+                (true, true) => self.send_append(&peer),
+                (true, false) => {
+                    // The outstanding probe now, until answered.
+                    self.leadership
+                        .progress
+                        .get_mut(&peer)
+                        .expect("a peer")
+                        .sent(None);
+                    self.send_entries(&peer, next - 1, Vec::new());
+                }
+                (false, _) if resend_probes && progress.sent_since_heartbeat => {}
+                (false, _) => self.send_entries(&peer, matched, Vec::new()),
             }
         }
     }
@@ -163,6 +195,9 @@ impl<C: Clone> Raft<C> {
             commit: self.commit,
             round: self.leadership.round,
         };
+        if let Some(progress) = self.leadership.progress.get_mut(to) {
+            progress.sent_since_heartbeat = true;
+        }
         self.send(to, Message::Append(append));
     }
 

@@ -480,8 +480,11 @@ fn stale_answers_do_not_move_a_leader_back() {
     ack(&mut node, "n1", 2, 1);
     assert!(sent(&mut node).is_empty());
     assert_eq!(node.commit_index(), commit);
-    node.tick();
-    node.tick();
+    // The first heartbeat skips n1, which just got entries; the next one
+    // goes out at n1's match.
+    for _ in 0..4 {
+        node.tick();
+    }
     let heartbeat = appends_to(&sent(&mut node), "n1");
     assert_eq!(heartbeat[0].prev_index, 4);
 }
@@ -752,6 +755,94 @@ fn a_read_waits_for_a_quorum_to_answer_a_round_started_after_it() {
 }
 
 #[test]
+fn reads_asked_for_between_two_readies_share_one_round() {
+    let mut node = leader();
+    node.read_index(1).unwrap();
+    node.read_index(2).unwrap();
+    let out = sent(&mut node);
+    let to_n1 = appends_to(&out, "n1");
+    assert_eq!(to_n1.len(), 1, "one round, one message per follower");
+    ack(&mut node, "n1", 1, to_n1[0].round);
+    let ready = node.ready();
+    let ids: Vec<u64> = ready.read_states.iter().map(|r| r.request_id).collect();
+    assert_eq!(ids, [1, 2]);
+}
+
+#[test]
+fn read_rounds_do_not_make_a_streaming_follower_look_stalled() {
+    let mut node = leader();
+    node.propose(7).unwrap();
+    sent(&mut node);
+    // Many read rounds while entry 2 is still unanswered: only heartbeat
+    // intervals measure a stall, so n1 keeps streaming.
+    for id in 0..5 {
+        node.read_index(id).unwrap();
+        sent(&mut node);
+    }
+    node.propose(8).unwrap();
+    let out = sent(&mut node);
+    let to_n1 = appends_to(&out, "n1");
+    assert!(
+        to_n1
+            .iter()
+            .any(|a| a.prev_index == 2 && a.entries.len() == 1),
+        "entry 3 goes out right behind entry 2: {to_n1:?}"
+    );
+}
+
+#[test]
+fn a_follower_that_stopped_answering_gets_probes_without_entries() {
+    let mut node = leader();
+    for cmd in 0..3 {
+        node.propose(cmd).unwrap();
+        sent(&mut node);
+    }
+    // n1 answers nothing; n2 keeps up.
+    let mut to_n1 = Vec::new();
+    for tick in 0..20 {
+        node.propose(10 + tick).unwrap();
+        node.tick();
+        let last = node.last_index();
+        ack(&mut node, "n2", last, 1);
+        to_n1.extend(appends_to(&sent(&mut node), "n1"));
+    }
+    // Once a heartbeat interval went unanswered, only empty probes, one
+    // per heartbeat, although proposals keep coming.
+    let quiet = to_n1.iter().rev().take_while(|a| a.entries.is_empty());
+    assert!(quiet.count() >= 8, "{to_n1:?}");
+    assert!(to_n1.len() <= 14, "{to_n1:?}");
+    // An answer brings the entries at once.
+    let probe = to_n1.last().unwrap().clone();
+    ack(&mut node, "n1", probe.prev_index, probe.round);
+    let out = appends_to(&sent(&mut node), "n1");
+    assert!(out.iter().any(|a| !a.entries.is_empty()), "{out:?}");
+}
+
+#[test]
+fn heartbeats_skip_followers_that_just_got_entries() {
+    let mut node = leader();
+    let mut empty = 0;
+    for cmd in 0..20 {
+        node.propose(cmd).unwrap();
+        node.tick();
+        let out = sent(&mut node);
+        let last = node.last_index();
+        ack(&mut node, "n1", last, 1);
+        ack(&mut node, "n2", last, 1);
+        empty += appends_to(&out, "n1")
+            .iter()
+            .filter(|a| a.entries.is_empty())
+            .count();
+    }
+    assert_eq!(empty, 0, "entries went out at every tick");
+    // Idle, heartbeats go out again.
+    for _ in 0..4 {
+        node.tick();
+    }
+    assert!(!appends_to(&sent(&mut node), "n1").is_empty());
+}
+
+#[test]
 fn a_read_waits_for_the_first_commit_of_the_term() {
     // A new leader whose commit index still lags behind what the old one
     // committed must not serve reads from it.
@@ -816,6 +907,28 @@ fn a_restarted_node_keeps_term_vote_and_log_and_reapplies_committed_entries() {
     assert_eq!(ready.entries, []);
     assert_eq!(ready.hard_state, None);
     assert_eq!(ready.committed, node.log());
+}
+
+#[test]
+fn a_new_commit_index_alone_is_no_hard_state_change() {
+    let mut node = leader();
+    node.propose(5).unwrap();
+    sent(&mut node);
+    ack(&mut node, "n1", 2, 1);
+    assert_eq!(node.commit_index(), 2);
+    let ready = node.ready();
+    node.advance();
+    assert_eq!((ready.hard_state, ready.committed.len()), (None, 1));
+    // A new term is one, and it carries the commit index along.
+    node.step("n1", append(5, (2, 1), vec![], 2));
+    assert_eq!(
+        node.ready().hard_state,
+        Some(HardState {
+            term: 5,
+            vote: None,
+            commit: 2
+        })
+    );
 }
 
 #[test]
