@@ -15,7 +15,7 @@ use super::maelstrom::{self, Invocation};
 use super::run::{Run, RunnerKind};
 use super::summary::{self, RunInfo, Summary, Verdict};
 use super::table::{self, Table};
-use crate::challenges::{self, Challenge, merge_flags};
+use crate::challenges::{self, Challenge, Partitions, merge_flags};
 use crate::runner::report::Reporter;
 use crate::runner::store::RunDir;
 use crate::runner::{self, TestOptions};
@@ -293,9 +293,38 @@ pub struct Entry {
     pub nemesis: &'static str,
 }
 
+/// Which nemesis settings the matrix runs each challenge with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum PartitionMode {
+    /// As the registry's policy says: with and without where both make sense.
+    #[default]
+    Policy,
+    /// Once, with the official flags.
+    Official,
+    /// Once, with partitions (except single-node challenges).
+    Always,
+    /// Once, without partitions.
+    Never,
+}
+
+impl PartitionMode {
+    fn settings(self, challenge: &Challenge) -> &'static [&'static str] {
+        let policy = summary::nemesis_settings(challenge);
+        match self {
+            PartitionMode::Policy => policy,
+            PartitionMode::Official if challenge.partitions == Partitions::Required => {
+                &["partition"]
+            }
+            PartitionMode::Official | PartitionMode::Never => &["none"],
+            PartitionMode::Always if policy.contains(&"partition") => &["partition"],
+            PartitionMode::Always => &["none"],
+        }
+    }
+}
+
 /// The matrix's runs: every challenge (or those named in `only`, by id,
-/// name or alias) under each nemesis setting its policy allows.
-pub fn entries(only: &[String]) -> Result<Vec<Entry>> {
+/// name or alias) under the nemesis settings `mode` picks.
+pub fn entries(only: &[String], mode: PartitionMode) -> Result<Vec<Entry>> {
     let mut chosen: Vec<&'static Challenge> = Vec::new();
     for name in only {
         match challenges::find(name) {
@@ -310,7 +339,7 @@ pub fn entries(only: &[String]) -> Result<Vec<Entry>> {
     Ok(chosen
         .into_iter()
         .flat_map(|c| {
-            summary::nemesis_settings(c).iter().map(move |n| Entry {
+            mode.settings(c).iter().map(move |n| Entry {
                 challenge: c,
                 nemesis: n,
             })

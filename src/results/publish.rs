@@ -33,6 +33,7 @@ pub fn readme(summaries: &[Summary]) -> String {
         for nemesis in summary::nemesis_settings(c) {
             let runs: Vec<&Summary> = summaries
                 .iter()
+                .filter(|s| is_published(s))
                 .filter(|s| s.challenge.as_deref() == Some(c.id) && s.nemesis == *nemesis)
                 .collect();
             if runs.is_empty() {
@@ -44,6 +45,18 @@ pub fn readme(summaries: &[Summary]) -> String {
         }
     }
     out.push_str(&t.markdown());
+    let others: Vec<&Summary> = summaries.iter().filter(|s| !is_published(s)).collect();
+    if !others.is_empty() {
+        out.push_str(
+            "\n## Other runs\n\nRuns with other flags than the official ones, quick runs, \
+             and runs of a nemesis setting the matrix does not use:\n\n",
+        );
+        let mut t = table::matrix();
+        for s in others {
+            t.push(table::matrix_row(s));
+        }
+        out.push_str(&t.markdown());
+    }
     out.push_str("\n## The runs\n\n");
     let mut details = table::Table::new(&[
         ("challenge", false),
@@ -87,6 +100,17 @@ pub fn readme(summaries: &[Summary]) -> String {
             .join("; ")
     );
     out
+}
+
+/// Whether a run belongs in the main table: official flags, full length,
+/// and a nemesis setting the matrix runs.
+fn is_published(s: &Summary) -> bool {
+    let in_matrix = s
+        .challenge
+        .as_deref()
+        .and_then(challenges::find)
+        .is_some_and(|c| summary::nemesis_settings(c).contains(&s.nemesis.as_str()));
+    s.official == Some(true) && !s.quick && in_matrix
 }
 
 /// Rewrites `dir/README.md` from the summaries there.

@@ -150,9 +150,7 @@ impl Summary {
             title: cx.challenge.map(|c| c.title.to_string()),
             workload: workload_name(run, &flags),
             nemesis: if partitions { "partition" } else { "none" }.to_string(),
-            official: cx
-                .challenge
-                .map(|c| is_official(c, &without_quick(&flags, cx.quick))),
+            official: cx.challenge.map(|c| is_official(c, &flags, cx.quick)),
             flags,
             quick: cx.quick,
             seed: cx.seed.or_else(|| results["glomers"]["seed"].as_u64()),
@@ -344,8 +342,7 @@ fn measured_flags(flags: &[String]) -> Vec<(String, Option<String>)> {
     pairs
 }
 
-/// `flags` without the quick flags' names (when `quick`), so that a quick
-/// run with otherwise official flags counts as official.
+/// `flags` without the flags `--quick` sets (when `quick`).
 fn without_quick(flags: &[String], quick: bool) -> Vec<String> {
     if !quick {
         return flags.to_vec();
@@ -368,10 +365,11 @@ fn without_quick(flags: &[String], quick: bool) -> Vec<String> {
     out
 }
 
-/// Whether `flags` are the challenge's official flags (nemesis aside).
-pub fn is_official(challenge: &Challenge, flags: &[String]) -> bool {
+/// Whether `flags` are the challenge's official flags (nemesis aside; in
+/// a quick run, the quick flags aside too).
+pub fn is_official(challenge: &Challenge, flags: &[String], quick: bool) -> bool {
     let official: Vec<String> = challenge.flags.iter().map(|s| s.to_string()).collect();
-    measured_flags(flags) == measured_flags(&official)
+    measured_flags(&without_quick(flags, quick)) == measured_flags(&without_quick(&official, quick))
 }
 
 fn targets(challenge: &Challenge, results: &Value, partitions: bool) -> Vec<TargetResult> {
@@ -495,11 +493,15 @@ mod tests {
     fn official_flags_ignore_the_nemesis_and_the_order() {
         let c = challenges::find("3e").unwrap();
         let mut flags = strings(c.flags);
-        assert!(is_official(c, &flags));
+        assert!(is_official(c, &flags, false));
         flags.extend(strings(&["--nemesis", "partition", "--seed", "4"]));
-        assert!(is_official(c, &flags));
+        assert!(is_official(c, &flags, false));
         flags.extend(strings(&["--latency", "50"]));
-        assert!(!is_official(c, &flags));
+        assert!(!is_official(c, &flags, false));
+        let mut quick = strings(c.flags);
+        quick.extend(strings(challenges::QUICK_FLAGS));
+        assert!(is_official(c, &quick, true));
+        assert!(!is_official(c, &quick, false));
         let reordered = strings(&[
             "--node-count",
             "25",
@@ -512,7 +514,7 @@ mod tests {
             "--time-limit",
             "20",
         ]);
-        assert!(is_official(c, &reordered));
+        assert!(is_official(c, &reordered, false));
     }
 
     #[test]

@@ -10,7 +10,7 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
 
 use glomers::challenges::{self, Challenge};
-use glomers::results::exec::{self, Chosen, Outcome, RunnerChoice, Settings};
+use glomers::results::exec::{self, Chosen, Outcome, PartitionMode, RunnerChoice, Settings};
 use glomers::results::run::Run;
 use glomers::results::summary::{RunInfo, Summary};
 use glomers::results::{html, maelstrom, publish, table};
@@ -100,8 +100,12 @@ pub struct MatrixCommand {
     /// Only these challenges (ids, names or aliases), comma separated.
     #[arg(long, value_name = "IDS", value_delimiter = ',')]
     only: Vec<String>,
+    /// Which nemesis settings to run each challenge with.
+    #[arg(long, value_enum, default_value = "policy", value_name = "MODE")]
+    partitions: PartitionMode,
     /// Where the summaries, README.md and index.html go [default:
-    /// maelstrom-results, or none with --quick or the simulator].
+    /// maelstrom-results; store/results-quick with --quick,
+    /// store/results-sim with the simulator].
     #[arg(long, value_name = "DIR")]
     results_dir: Option<PathBuf>,
     /// Write no summaries.
@@ -292,16 +296,18 @@ fn print_run(s: &Summary, report_path: Option<&Path>, results_dir: Option<&Path>
 
 /// `glomers matrix`.
 pub fn matrix(cmd: MatrixCommand) -> ExitCode {
-    let entries = match exec::entries(&cmd.only) {
+    let entries = match exec::entries(&cmd.only, cmd.partitions) {
         Ok(e) => e,
         Err(e) => return usage_error("matrix", &e.to_string()),
     };
     let choice = cmd.runner.choice();
-    // Quick and simulated figures are not the published ones.
+    // Quick and simulated figures are not the published ones: they go
+    // under store/ (not committed), with their own table and report.
     let results_dir = match (&cmd.results_dir, cmd.no_results) {
         (_, true) => None,
         (Some(dir), _) => Some(dir.clone()),
-        (None, _) if cmd.runner.quick || choice == RunnerChoice::Sim => None,
+        (None, _) if choice == RunnerChoice::Sim => Some(PathBuf::from("store/results-sim")),
+        (None, _) if cmd.runner.quick => Some(PathBuf::from("store/results-quick")),
         (None, _) => Some(PathBuf::from(RESULTS_DIR)),
     };
     let settings = cmd.runner.settings(true, results_dir.clone());
