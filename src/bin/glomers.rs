@@ -296,7 +296,17 @@ fn simulate(opts: TestOptions, solution: &str, faults: NetworkFaults, seeds: u64
 
 fn list_challenges() -> ExitCode {
     for c in challenges::ALL {
-        println!("{:<7} {:<28} {}", c.id, c.name, c.title);
+        let aliases: Vec<&str> = challenges::ALIASES
+            .iter()
+            .filter(|(_, id)| *id == c.id)
+            .map(|(alias, _)| *alias)
+            .collect();
+        let alias = if aliases.is_empty() {
+            String::new()
+        } else {
+            format!(" (also: {})", aliases.join(", "))
+        };
+        println!("{:<7} {:<28} {}{alias}", c.id, c.name, c.title);
         println!("        binary {}, partitions {:?}", c.binary, c.partitions);
         println!("        flags  {}", c.flags.join(" "));
         for t in c.targets {

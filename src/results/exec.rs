@@ -246,13 +246,14 @@ fn run_maelstrom(
     let bin = bin
         .canonicalize()
         .with_context(|| format!("{}", bin.display()))?;
+    // Quiet (the matrix): Maelstrom's chatty output goes to a file that
+    // ends up in its run directory.
     let log = settings.quiet.then(|| {
         opts.store
             .join(format!("maelstrom-output-{}.log", std::process::id()))
     });
-    if let Some(log) = &log {
+    if log.is_some() {
         std::fs::create_dir_all(&opts.store)?;
-        let _ = log;
     }
     let invocation = Invocation {
         launcher: &settings.launcher,
@@ -423,38 +424,40 @@ impl Matrix {
     /// The skipped runs grouped by reason and binary, e.g. "no binary:
     /// broadcast (3a, 3b, 3c), kafka (5a)".
     pub fn skipped_text(&self) -> Vec<String> {
-        let mut groups: Vec<(String, Vec<(&str, Vec<&str>)>)> = Vec::new();
-        for (entry, why) in &self.skipped {
-            let pos = groups
-                .iter()
-                .position(|(w, _)| w == why)
-                .unwrap_or_else(|| {
-                    groups.push((why.clone(), Vec::new()));
-                    groups.len() - 1
-                });
-            let binaries = &mut groups[pos].1;
-            let binary = entry.challenge.binary;
-            let pos = binaries
-                .iter()
-                .position(|(b, _)| *b == binary)
-                .unwrap_or_else(|| {
-                    binaries.push((binary, Vec::new()));
-                    binaries.len() - 1
-                });
-            let ids = &mut binaries[pos].1;
-            if !ids.contains(&entry.challenge.id) {
-                ids.push(entry.challenge.id);
-            }
-        }
-        groups
+        let reasons = unique(self.skipped.iter().map(|(_, why)| why.as_str()));
+        reasons
             .into_iter()
-            .map(|(why, binaries)| {
+            .map(|why| {
+                let entries: Vec<&Entry> = self
+                    .skipped
+                    .iter()
+                    .filter(|(_, w)| w == why)
+                    .map(|(e, _)| e)
+                    .collect();
+                let binaries = unique(entries.iter().map(|e| e.challenge.binary));
                 let list: Vec<String> = binaries
                     .iter()
-                    .map(|(b, ids)| format!("{b} ({})", ids.join(", ")))
+                    .map(|b| {
+                        let ids = entries
+                            .iter()
+                            .filter(|e| e.challenge.binary == *b)
+                            .map(|e| e.challenge.id);
+                        format!("{b} ({})", unique(ids).join(", "))
+                    })
                     .collect();
                 format!("{why}: {}", list.join(", "))
             })
             .collect()
     }
+}
+
+/// The distinct items, in order of first appearance.
+fn unique<'a>(items: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
+    let mut out: Vec<&str> = Vec::new();
+    for item in items {
+        if !out.contains(&item) {
+            out.push(item);
+        }
+    }
+    out
 }

@@ -20,8 +20,8 @@ const STYLE: &str = "
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 960px; color: #222; }
 h1 { font-size: 1.6em; } h2 { font-size: 1.25em; margin-top: 2.5em; border-top: 1px solid #ccc; padding-top: 1em; }
 table { border-collapse: collapse; margin: 0.8em 0; font-size: 0.9em; }
-th, td { border: 1px solid #ddd; padding: 3px 8px; text-align: right; }
-th:first-child, td:first-child { text-align: left; }
+th, td { border: 1px solid #ddd; padding: 3px 8px; text-align: left; }
+.num { text-align: right; }
 .verdict { font-weight: bold; padding: 2px 8px; border-radius: 4px; }
 .valid { background: #d4f4d2; color: #14591a; } .invalid, .crashed { background: #f9d0cc; color: #8a1410; }
 .unknown, .missed { background: #fde9bd; color: #7a4b00; }
@@ -58,9 +58,16 @@ fn verdict_badge(s: &Summary) -> String {
 }
 
 fn table_html(t: &Table, verdict_column: Option<usize>) -> String {
+    let class = |i: usize| {
+        if t.right.get(i).copied().unwrap_or(false) {
+            " class=\"num\""
+        } else {
+            ""
+        }
+    };
     let mut out = String::from("<table>\n<tr>");
-    for h in &t.headers {
-        let _ = write!(out, "<th>{}</th>", escape(h));
+    for (i, h) in t.headers.iter().enumerate() {
+        let _ = write!(out, "<th{}>{}</th>", class(i), escape(h));
     }
     out.push_str("</tr>\n");
     for row in &t.rows {
@@ -74,7 +81,7 @@ fn table_html(t: &Table, verdict_column: Option<usize>) -> String {
                     escape(cell)
                 );
             } else {
-                let _ = write!(out, "<td>{}</td>", escape(cell));
+                let _ = write!(out, "<td{}>{}</td>", class(i), escape(cell));
             }
         }
         out.push_str("</tr>\n");

@@ -109,8 +109,7 @@ pub fn latency_svg(history: &History) -> Result<String> {
         .map(|s| s.latency_ms)
         .filter(|l| *l > 0.0)
         .fold(y_max, f64::min)
-        .min(0.1)
-        .max(0.001);
+        .clamp(0.001, 0.1);
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();

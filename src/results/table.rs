@@ -195,69 +195,48 @@ pub fn matrix_placeholder(challenge: &str, nemesis: &str, runner: &str, why: &st
     row
 }
 
+/// How a comparison row shows a run.
+type Cell = fn(&Summary) -> String;
+
 /// Runs side by side: one column per run, one row per figure.
 pub fn comparison(runs: &[(String, Summary)]) -> Table {
     let mut headers: Vec<(&str, bool)> = vec![("", false)];
     headers.extend(runs.iter().map(|(label, _)| (label.as_str(), true)));
     let mut table = Table::new(&headers);
-    let rows: Vec<(&str, Box<dyn Fn(&Summary) -> String>)> = vec![
-        (
-            "challenge",
-            Box::new(|s| s.challenge.clone().unwrap_or("-".into())),
-        ),
-        (
-            "workload",
-            Box::new(|s| s.workload.clone().unwrap_or("-".into())),
-        ),
-        ("nemesis", Box::new(|s| s.nemesis.clone())),
-        ("runner", Box::new(|s| s.runner_version.clone())),
-        (
-            "seed",
-            Box::new(|s| s.seed.map_or("-".into(), |v| v.to_string())),
-        ),
-        (
-            "started",
-            Box::new(|s| s.started.clone().unwrap_or("-".into())),
-        ),
-        ("verdict", Box::new(verdict_text)),
-        ("ops", Box::new(|s| count(s.figures.ops))),
-        (
-            "ok / fail / info",
-            Box::new(|s| {
-                format!(
-                    "{} / {} / {}",
-                    count(s.figures.ok),
-                    count(s.figures.fail),
-                    count(s.figures.info)
-                )
-            }),
-        ),
-        (
-            "availability",
-            Box::new(|s| fixed(s.figures.availability, 4)),
-        ),
-        (
-            "msgs/op (servers)",
-            Box::new(|s| fixed(s.figures.msgs_per_op, 2)),
-        ),
-        ("server msgs", Box::new(|s| count(s.figures.server_msgs))),
-        ("latency p50 ms", Box::new(|s| ms(quantile(s, "0.5")))),
-        ("latency p95 ms", Box::new(|s| ms(quantile(s, "0.95")))),
-        ("latency p99 ms", Box::new(|s| ms(quantile(s, "0.99")))),
-        ("latency max ms", Box::new(|s| ms(quantile(s, "1")))),
-        ("stable latency p50 ms", Box::new(|s| ms(stable(s, "0.5")))),
-        ("stable latency max ms", Box::new(|s| ms(stable(s, "1")))),
-        ("targets met", Box::new(|s| s.targets_label())),
-        (
-            "anomalies",
-            Box::new(|s| {
-                if s.anomalies.is_empty() {
-                    "none".into()
-                } else {
-                    s.anomalies.join(", ")
-                }
-            }),
-        ),
+    let rows: Vec<(&str, Cell)> = vec![
+        ("challenge", |s| s.challenge.clone().unwrap_or("-".into())),
+        ("workload", |s| s.workload.clone().unwrap_or("-".into())),
+        ("nemesis", |s| s.nemesis.clone()),
+        ("runner", |s| s.runner_version.clone()),
+        ("seed", |s| s.seed.map_or("-".into(), |v| v.to_string())),
+        ("started", |s| s.started.clone().unwrap_or("-".into())),
+        ("verdict", verdict_text),
+        ("ops", |s| count(s.figures.ops)),
+        ("ok / fail / info", |s| {
+            format!(
+                "{} / {} / {}",
+                count(s.figures.ok),
+                count(s.figures.fail),
+                count(s.figures.info)
+            )
+        }),
+        ("availability", |s| fixed(s.figures.availability, 4)),
+        ("msgs/op (servers)", |s| fixed(s.figures.msgs_per_op, 2)),
+        ("server msgs", |s| count(s.figures.server_msgs)),
+        ("latency p50 ms", |s| ms(quantile(s, "0.5"))),
+        ("latency p95 ms", |s| ms(quantile(s, "0.95"))),
+        ("latency p99 ms", |s| ms(quantile(s, "0.99"))),
+        ("latency max ms", |s| ms(quantile(s, "1"))),
+        ("stable latency p50 ms", |s| ms(stable(s, "0.5"))),
+        ("stable latency max ms", |s| ms(stable(s, "1"))),
+        ("targets met", |s| s.targets_label()),
+        ("anomalies", |s| {
+            if s.anomalies.is_empty() {
+                "none".into()
+            } else {
+                s.anomalies.join(", ")
+            }
+        }),
     ];
     for (label, cell) in rows {
         let mut row = vec![label.to_string()];
