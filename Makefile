@@ -24,8 +24,10 @@ EXTRA_FLAGS ?=
 RUNNER ?= auto
 # Non-empty: short runs (3 s) whose figures are not kept in maelstrom-results/.
 QUICK ?=
-# For `make challenges`: only these challenges, comma separated (e.g. 3a,3b).
+# For `make challenges`: only these challenges, comma separated (e.g. 3a,3b),
+# and how many runs at a time (publish figures from 1: runs share the cores).
 ONLY ?=
+JOBS ?=
 # The Maelstrom launcher (default .maelstrom/maelstrom/maelstrom).
 MAELSTROM ?=
 RESULTS_DIR ?= maelstrom-results
@@ -61,7 +63,7 @@ help:
 	@echo ""
 	@echo "Variables: NEMESIS=partition|none NEMESIS_INTERVAL= LATENCY= LATENCY_DIST= TIME_LIMIT= RATE="
 	@echo "           NODE_COUNT= CONCURRENCY= SEED= EXTRA_FLAGS= RUNNER=auto|maelstrom|glomers|sim"
-	@echo "           QUICK=1 ONLY=3a,3b MAELSTROM=path/to/maelstrom"
+	@echo "           QUICK=1 ONLY=3a,3b JOBS=1 MAELSTROM=path/to/maelstrom"
 
 build:
 	$(CARGO) build --release
@@ -82,11 +84,11 @@ test-%: build
 	$(GLOMERS) $(strip challenge $* $(RUNNER_FLAGS) $(if $(QUICK),,--results-dir $(RESULTS_DIR)) $(TEST_FLAGS))
 
 challenges: build
-	$(GLOMERS) $(strip matrix $(RUNNER_FLAGS) $(call flag,ONLY,--only) \
+	$(GLOMERS) $(strip matrix $(RUNNER_FLAGS) $(call flag,ONLY,--only) $(call flag,JOBS,--jobs) \
 		$(if $(QUICK),,--results-dir $(RESULTS_DIR)) $(TEST_FLAGS))
 
 challenges-quick:
-	$(MAKE) challenges QUICK=1
+	$(MAKE) challenges QUICK=1 JOBS=$(or $(JOBS),3)
 
 challenges-sim: build
 	$(GLOMERS) $(strip matrix --sim $(call flag,ONLY,--only) $(TEST_FLAGS))

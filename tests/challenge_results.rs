@@ -79,6 +79,10 @@ fn every_challenge_with_a_binary_passes_a_quick_run() {
             "glomers",
             "--partitions",
             "always",
+            // Quick runs mostly wait (for the recovery phase): three at a
+            // time keeps CI short without starving the cores.
+            "--jobs",
+            "3",
             "--bin-dir",
             bins.to_str().unwrap(),
             "--results-dir",
@@ -361,7 +365,7 @@ fn compare_puts_both_runners_side_by_side() {
     assert!(md.contains("| msgs/op (servers)"), "{md}");
 
     let bad = glomers(&dir, &["compare", "nowhere.json"], &env);
-    assert_eq!(bad.status.code(), Some(254));
+    assert_eq!(bad.status.code(), Some(1));
     assert!(
         text(&bad).contains("nowhere.json does not exist"),
         "{}",

@@ -4,7 +4,8 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
@@ -358,66 +359,121 @@ pub struct Matrix {
     pub skipped: Vec<(Entry, String)>,
 }
 
-/// Runs the matrix, printing a progress line per run to stderr.
+/// Runs the matrix, `jobs` runs at a time, printing a line to stderr as
+/// each run ends. Real Maelstrom runs one at a time: it is found by the
+/// directory it adds to the store, and it wants the machine to itself.
+/// The published figures (latencies above all) should come from `jobs` 1.
 pub fn run_matrix(
     entries: &[Entry],
     extra: &[String],
     kind: RunnerKind,
     settings: &Settings,
     interrupted: &Arc<AtomicBool>,
+    jobs: usize,
 ) -> Matrix {
+    let jobs = if kind == RunnerKind::Maelstrom {
+        1
+    } else {
+        jobs.clamp(1, entries.len().max(1))
+    };
+    let next = AtomicUsize::new(0);
+    let done = AtomicUsize::new(0);
+    let slots: Vec<Mutex<Option<Result<Outcome>>>> =
+        entries.iter().map(|_| Mutex::new(None)).collect();
+    std::thread::scope(|scope| {
+        for _ in 0..jobs {
+            scope.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::SeqCst);
+                    if i >= entries.len() || interrupted.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    let started = Instant::now();
+                    let outcome = run_entry(&entries[i], extra, kind, settings, interrupted);
+                    let finished = done.fetch_add(1, Ordering::SeqCst) + 1;
+                    eprintln!(
+                        "[{finished:>2}/{}] {:<18} {} ({:.1} s)",
+                        entries.len(),
+                        entries[i].label(),
+                        progress_text(&outcome),
+                        started.elapsed().as_secs_f64()
+                    );
+                    *slots[i]
+                        .lock()
+                        .expect("no run panics while holding its slot") = Some(outcome);
+                }
+            });
+        }
+    });
     let mut matrix = Matrix {
         table: table::matrix(),
         ..Matrix::default()
     };
-    for (i, entry) in entries.iter().enumerate() {
-        if interrupted.load(Ordering::SeqCst) {
-            break;
+    for (entry, slot) in entries.iter().zip(slots) {
+        if let Some(outcome) = slot.into_inner().ok().flatten() {
+            matrix.record(entry, kind, outcome);
         }
-        let label = format!("{}/{}", entry.challenge.id, entry.nemesis);
-        eprint!("[{:>2}/{}] {label:<18} ", i + 1, entries.len());
-        let started = Instant::now();
-        let mut flags = vec!["--nemesis".to_string(), entry.nemesis.to_string()];
-        flags.extend_from_slice(extra);
-        let outcome = run_challenge(entry.challenge, &flags, kind, settings, interrupted);
-        let secs = started.elapsed().as_secs_f64();
-        let runner = kind.as_str();
+    }
+    matrix
+}
+
+fn run_entry(
+    entry: &Entry,
+    extra: &[String],
+    kind: RunnerKind,
+    settings: &Settings,
+    interrupted: &Arc<AtomicBool>,
+) -> Result<Outcome> {
+    let mut flags = vec!["--nemesis".to_string(), entry.nemesis.to_string()];
+    flags.extend_from_slice(extra);
+    run_challenge(entry.challenge, &flags, kind, settings, interrupted)
+}
+
+fn progress_text(outcome: &Result<Outcome>) -> String {
+    match outcome {
+        Ok(Outcome::Ran { summary, .. }) => table::verdict_text(summary),
+        Ok(Outcome::Skipped(why)) => format!("skipped: {why}"),
+        Err(e) => format!("error: {e:#}"),
+    }
+}
+
+impl Entry {
+    /// E.g. `3e/partition`.
+    pub fn label(&self) -> String {
+        format!("{}/{}", self.challenge.id, self.nemesis)
+    }
+}
+
+impl Matrix {
+    /// Adds a run's line (and failure or skip) to the matrix.
+    fn record(&mut self, entry: &Entry, kind: RunnerKind, outcome: Result<Outcome>) {
+        let (id, nemesis, runner) = (entry.challenge.id, entry.nemesis, kind.as_str());
         match outcome {
             Ok(Outcome::Ran {
                 summary, exit_code, ..
             }) => {
-                eprintln!("{} ({secs:.1} s)", table::verdict_text(&summary));
                 if exit_code != 0 {
-                    matrix
-                        .failures
-                        .push(format!("{label}: {}", table::verdict_text(&summary)));
+                    self.failures.push(format!(
+                        "{}: {}",
+                        entry.label(),
+                        table::verdict_text(&summary)
+                    ));
                 }
-                matrix.table.push(table::matrix_row(&summary));
+                self.table.push(table::matrix_row(&summary));
             }
             Ok(Outcome::Skipped(why)) => {
-                eprintln!("skipped: {why}");
                 let short = why.split(" (").next().unwrap_or(&why).to_string();
-                matrix.skipped.push((*entry, short.clone()));
-                matrix.table.push(table::matrix_placeholder(
-                    entry.challenge.id,
-                    entry.nemesis,
-                    runner,
-                    &short,
-                ));
+                self.table
+                    .push(table::matrix_placeholder(id, nemesis, runner, &short));
+                self.skipped.push((*entry, short));
             }
-            Err(e) => {
-                eprintln!("error: {e:#}");
-                matrix.failures.push(format!("{label}: error"));
-                matrix.table.push(table::matrix_placeholder(
-                    entry.challenge.id,
-                    entry.nemesis,
-                    runner,
-                    "error",
-                ));
+            Err(_) => {
+                self.failures.push(format!("{}: error", entry.label()));
+                self.table
+                    .push(table::matrix_placeholder(id, nemesis, runner, "error"));
             }
         }
     }
-    matrix
 }
 
 impl Matrix {

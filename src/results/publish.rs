@@ -70,7 +70,8 @@ pub fn readme(summaries: &[Summary]) -> String {
     for s in summaries {
         let flags = match s.official {
             Some(true) => "official".to_string(),
-            _ => format!("`{}`", s.flags.join(" ")),
+            None => "not recorded".to_string(),
+            Some(false) => format!("`{}`", s.flags.join(" ")),
         };
         details.push(vec![
             s.challenge
@@ -102,15 +103,16 @@ pub fn readme(summaries: &[Summary]) -> String {
     out
 }
 
-/// Whether a run belongs in the main table: official flags, full length,
-/// and a nemesis setting the matrix runs.
+/// Whether a run belongs in the main table: official (or unknown, for a
+/// run added by hand) flags, full length, and a nemesis setting the matrix
+/// runs.
 fn is_published(s: &Summary) -> bool {
     let in_matrix = s
         .challenge
         .as_deref()
         .and_then(challenges::find)
         .is_some_and(|c| summary::nemesis_settings(c).contains(&s.nemesis.as_str()));
-    s.official == Some(true) && !s.quick && in_matrix
+    s.official != Some(false) && !s.quick && in_matrix
 }
 
 /// Rewrites `dir/README.md` from the summaries there.

@@ -150,7 +150,11 @@ impl Summary {
             title: cx.challenge.map(|c| c.title.to_string()),
             workload: workload_name(run, &flags),
             nemesis: if partitions { "partition" } else { "none" }.to_string(),
-            official: cx.challenge.map(|c| is_official(c, &flags, cx.quick)),
+            // Unknown flags (a run added by hand) are neither official nor not.
+            official: cx
+                .challenge
+                .filter(|_| cx.flags.is_some())
+                .map(|c| is_official(c, &flags, cx.quick)),
             flags,
             quick: cx.quick,
             seed: cx.seed.or_else(|| results["glomers"]["seed"].as_u64()),

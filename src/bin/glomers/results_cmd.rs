@@ -16,7 +16,7 @@ use glomers::results::summary::{RunInfo, Summary};
 use glomers::results::{html, maelstrom, publish, table};
 use glomers::runner::report;
 
-use crate::{EXIT_CRASH, EXIT_USAGE, usage_error};
+use crate::{EXIT_CRASH, usage_error};
 
 /// Where the committed summaries live.
 const RESULTS_DIR: &str = "maelstrom-results";
@@ -111,6 +111,10 @@ pub struct MatrixCommand {
     /// Write no summaries.
     #[arg(long, conflicts_with = "results_dir")]
     no_results: bool,
+    /// Runs at a time (our runners only). More is faster, but runs then
+    /// share the cores and their latencies suffer: publish figures from 1.
+    #[arg(long, short = 'j', default_value_t = 1, value_name = "N")]
+    jobs: usize,
     /// Print the table as markdown.
     #[arg(long)]
     markdown: bool,
@@ -196,9 +200,16 @@ fn interrupt_flag() -> Arc<AtomicBool> {
     interrupted
 }
 
-fn fail(e: anyhow::Error) -> ExitCode {
+/// A test that could not run to its end (Maelstrom's exit code 255).
+fn crashed(e: anyhow::Error) -> ExitCode {
     eprintln!("error: {e:#}");
     ExitCode::from(EXIT_CRASH)
+}
+
+/// Any other failure (a missing or unreadable file).
+fn fail(e: anyhow::Error) -> ExitCode {
+    eprintln!("error: {e:#}");
+    ExitCode::FAILURE
 }
 
 /// `glomers challenge`.
@@ -240,7 +251,7 @@ pub fn challenge(cmd: ChallengeCommand) -> ExitCode {
             "challenge",
             &format!("{why}; build the binaries first (make build) or pass --bin-dir"),
         ),
-        Err(e) => fail(e),
+        Err(e) => crashed(e),
     }
 }
 
@@ -327,7 +338,14 @@ pub fn matrix(cmd: MatrixCommand) -> ExitCode {
         );
     }
     let interrupted = interrupt_flag();
-    let matrix = exec::run_matrix(&entries, &cmd.flags, chosen.kind, &settings, &interrupted);
+    let matrix = exec::run_matrix(
+        &entries,
+        &cmd.flags,
+        chosen.kind,
+        &settings,
+        &interrupted,
+        cmd.jobs,
+    );
     println!();
     if cmd.markdown {
         print!("{}", matrix.table.markdown());
@@ -478,10 +496,7 @@ pub fn compare(cmd: CompareCommand) -> ExitCode {
             print!("{text}");
             ExitCode::SUCCESS
         }
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::from(EXIT_USAGE)
-        }
+        Err(e) => fail(e),
     }
 }
 
