@@ -41,12 +41,13 @@ TEST_FLAGS = $(call flag,NEMESIS,--nemesis) $(call flag,NEMESIS_INTERVAL,--nemes
 	$(call flag,SEED,--seed) $(EXTRA_FLAGS)
 RUNNER_FLAGS = --runner $(RUNNER) $(if $(QUICK),--quick) $(call flag,MAELSTROM,--maelstrom)
 
-.PHONY: help build test bench maelstrom challenges challenges-quick challenges-sim results-table report
+.PHONY: help build test bench fuzz maelstrom challenges challenges-quick challenges-sim results-table report
 
 help:
 	@echo "make build              release build of every binary"
 	@echo "make test               the whole test suite (what CI runs), including a quick run of every challenge"
 	@echo "make bench              benchmarks (echo throughput, checkers)"
+	@echo "make fuzz               every fuzz target for FUZZ_SECONDS (default 60; needs nightly + cargo-fuzz)"
 	@echo "make maelstrom          download Maelstrom $(MAELSTROM_VERSION) (needs internet and Java)"
 	@echo ""
 	@echo "make test-ID            one sub-challenge with its official flags; ID is one of"
@@ -73,6 +74,10 @@ test:
 
 bench: build
 	$(CARGO) bench
+
+FUZZ_SECONDS ?= 60
+fuzz:
+	scripts/fuzz.sh $(FUZZ_SECONDS)
 
 MAELSTROM_VERSION ?= 0.2.4
 maelstrom:

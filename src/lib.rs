@@ -40,6 +40,7 @@ extern crate self as glomers;
 
 pub mod challenges;
 pub mod checker;
+pub mod fuzzing;
 pub mod history;
 pub mod kv;
 pub mod node;

@@ -12,6 +12,7 @@ use rand::RngExt;
 use rand::seq::SliceRandom;
 
 use super::net::Grudge;
+use super::options::Fault;
 use super::random::Rng;
 
 /// Jepsen's partition specs, in `partition-specs` order.
@@ -162,38 +163,64 @@ fn majorities_ring_stochastic(nodes: &[String], rng: &mut Rng) -> Grudge {
     }
 }
 
-/// What the nemesis does next and when.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum NemesisOp {
-    StartPartition,
-    StopPartition,
-}
-
-/// The alternating, staggered start/stop schedule.
-pub struct PartitionSchedule {
+/// The nemesis schedule over every enabled fault: ops come a uniform
+/// [0, 2 x interval) apart (the first at once); each picks one of the
+/// faults at random and starts it, or stops it if it is active. With
+/// partitions alone this is Maelstrom's alternating start/stop schedule.
+pub struct NemesisSchedule {
+    faults: Vec<Fault>,
+    active: Vec<Fault>,
     interval_ns: f64,
-    next_is_start: bool,
 }
 
-impl PartitionSchedule {
-    pub fn new(interval_ns: u64) -> PartitionSchedule {
-        PartitionSchedule {
+impl NemesisSchedule {
+    pub fn new(faults: &[Fault], interval_ns: u64) -> NemesisSchedule {
+        NemesisSchedule {
+            faults: faults.to_vec(),
+            active: Vec::new(),
             interval_ns: interval_ns as f64,
-            next_is_start: true,
         }
     }
 
-    /// The next op, and how long after the previous one it happens.
-    pub fn next(&mut self, rng: &mut Rng) -> (NemesisOp, u64) {
-        let op = if self.next_is_start {
-            NemesisOp::StartPartition
+    /// The next fault to act on, whether to start it (or stop it), and how
+    /// long after this op the next one comes.
+    pub fn next(&mut self, rng: &mut Rng) -> (Fault, bool, u64) {
+        let fault = if self.faults.len() == 1 {
+            self.faults[0]
         } else {
-            NemesisOp::StopPartition
+            self.faults[rng.random_range(0..self.faults.len())]
         };
-        self.next_is_start = !self.next_is_start;
+        let start = !self.active.contains(&fault);
+        if start {
+            self.active.push(fault);
+        } else {
+            self.active.retain(|f| *f != fault);
+        }
         let delay = (rng.random::<f64>() * 2.0 * self.interval_ns) as u64;
-        (op, delay)
+        (fault, start, delay)
     }
+
+    /// Every enabled fault (each is stopped before the final phase).
+    pub fn faults(&self) -> &[Fault] {
+        &self.faults
+    }
+
+    /// Forgets which faults are active (after healing everything).
+    pub fn reset(&mut self) {
+        self.active.clear();
+    }
+}
+
+/// A random minority of `candidates` to kill or pause: at least one node,
+/// at most ⌊(n-1)/2⌋ of the cluster's `n` when that is more.
+pub fn minority(candidates: &[usize], cluster: usize, rng: &mut Rng) -> Vec<usize> {
+    let mut pool = candidates.to_vec();
+    pool.shuffle(rng);
+    let most = (cluster.saturating_sub(1) / 2).max(1);
+    let count = rng.random_range(1..=most).min(pool.len());
+    let mut chosen: Vec<usize> = pool.into_iter().take(count).collect();
+    chosen.sort_unstable();
+    chosen
 }
 
 #[cfg(test)]
@@ -292,14 +319,46 @@ mod tests {
     }
 
     #[test]
-    fn the_schedule_alternates_with_delays_below_twice_the_interval() {
+    fn partitions_alone_alternate_with_delays_below_twice_the_interval() {
         let mut rng = random::stream(5, "t");
-        let mut schedule = PartitionSchedule::new(10_000);
-        let ops: Vec<(NemesisOp, u64)> = (0..100).map(|_| schedule.next(&mut rng)).collect();
-        assert_eq!(ops[0].0, NemesisOp::StartPartition);
-        assert_eq!(ops[1].0, NemesisOp::StopPartition);
-        assert!(ops.iter().all(|(_, d)| *d < 20_000));
-        let mean = ops.iter().map(|(_, d)| *d as f64).sum::<f64>() / 100.0;
+        let mut schedule = NemesisSchedule::new(&[Fault::Partition], 10_000);
+        let ops: Vec<(Fault, bool, u64)> = (0..100).map(|_| schedule.next(&mut rng)).collect();
+        assert!(ops.iter().all(|(f, _, _)| *f == Fault::Partition));
+        let starts: Vec<bool> = ops.iter().map(|(_, s, _)| *s).collect();
+        assert_eq!(&starts[..4], &[true, false, true, false]);
+        assert!(ops.iter().all(|(_, _, d)| *d < 20_000));
+        let mean = ops.iter().map(|(_, _, d)| *d as f64).sum::<f64>() / 100.0;
         assert!((mean - 10_000.0).abs() < 2_000.0);
+    }
+
+    #[test]
+    fn combined_faults_each_alternate_on_their_own() {
+        let mut rng = random::stream(6, "t");
+        let faults = [Fault::Partition, Fault::Kill, Fault::Pause];
+        let mut schedule = NemesisSchedule::new(&faults, 1_000);
+        let mut active = std::collections::HashSet::new();
+        for _ in 0..300 {
+            let (fault, start, _) = schedule.next(&mut rng);
+            assert_eq!(
+                start,
+                active.insert(fault),
+                "{fault:?} starts only when stopped"
+            );
+            if !start {
+                active.remove(&fault);
+            }
+        }
+    }
+
+    #[test]
+    fn kill_and_pause_take_a_minority_but_at_least_one() {
+        let mut rng = random::stream(7, "t");
+        for _ in 0..50 {
+            let chosen = minority(&[0, 1, 2, 3, 4], 5, &mut rng);
+            assert!((1..=2).contains(&chosen.len()));
+            assert_eq!(minority(&[0, 1], 2, &mut rng).len(), 1);
+            assert_eq!(minority(&[0], 1, &mut rng), vec![0]);
+            assert!(minority(&[], 3, &mut rng).is_empty());
+        }
     }
 }

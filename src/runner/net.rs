@@ -180,6 +180,8 @@ pub struct NetStats {
     pub unknown_dest: u64,
     /// Messages lost by simulated message loss.
     pub lost: u64,
+    /// Messages addressed to a killed node.
+    pub to_down_nodes: u64,
 }
 
 const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
@@ -270,6 +272,12 @@ impl Journal {
     pub fn drop_partitioned(&mut self, now: Time, msg: &Envelope) {
         self.stats.dropped += 1;
         self.write(now, "drop", msg, None, None);
+    }
+
+    /// A message to a node that is down (killed and not restarted).
+    pub fn drop_down(&mut self, now: Time, msg: &Envelope) {
+        self.stats.to_down_nodes += 1;
+        self.write(now, "node-down", msg, None, None);
     }
 
     /// A message the network lost (simulated message loss).

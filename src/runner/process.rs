@@ -17,21 +17,24 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result};
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, unbounded};
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, bounded, unbounded};
 
 use super::TestOptions;
-use super::engine::{Delivery, Engine};
+use super::engine::{Delivery, Engine, HostCommand};
 use crate::history::Time;
 
-/// Something a node did, seen by its reader threads.
+/// Something a node's process did, seen by its reader thread; tagged with
+/// the process's generation so a killed process's last lines and its end
+/// of output are not mistaken for its successor's.
 enum NodeEvent {
-    Line(usize, Vec<u8>),
-    StdoutClosed(usize),
+    Line(usize, u64, Vec<u8>),
+    StdoutClosed(usize, u64),
 }
 
 struct NodeProcess {
     name: String,
     child: Child,
+    generation: u64,
     stdin: Sender<Vec<u8>>,
     log_path: PathBuf,
 }
@@ -40,28 +43,66 @@ struct NodeProcess {
 pub struct ProcessCluster {
     nodes: Vec<NodeProcess>,
     events: Receiver<NodeEvent>,
+    events_tx: Sender<NodeEvent>,
+    opts: TestOptions,
+    run_dir: PathBuf,
     started: Instant,
 }
+
+/// Lines a node may print before the runner reads them: a node that floods
+/// stdout is slowed down (its writes block) rather than eating memory.
+const OUTPUT_BACKLOG: usize = 100_000;
 
 impl ProcessCluster {
     /// Starts one process per node. Logs go to `run_dir/node-logs/`; each
     /// node runs in its own `run_dir/node-data/<node>/` directory, so files
     /// it writes survive a restart and never leak between runs.
     pub fn spawn(opts: &TestOptions, run_dir: &Path) -> Result<ProcessCluster> {
-        let (tx, events) = unbounded();
+        let (tx, events) = bounded(OUTPUT_BACKLOG);
         let logs = run_dir.join("node-logs");
         fs::create_dir_all(&logs).with_context(|| format!("creating {}", logs.display()))?;
         let mut nodes = Vec::new();
         for (index, name) in opts.nodes.iter().enumerate() {
-            let node = spawn_node(opts, run_dir, index, name, tx.clone())
+            let node = spawn_node(opts, run_dir, index, name, 0, tx.clone())
                 .with_context(|| format!("starting node {name} ({})", opts.bin.display()))?;
             nodes.push(node);
         }
         Ok(ProcessCluster {
             nodes,
             events,
+            events_tx: tx,
+            opts: opts.clone(),
+            run_dir: run_dir.to_path_buf(),
             started: Instant::now(),
         })
+    }
+
+    /// Carries out what the nemesis asked for.
+    fn execute(&mut self, command: HostCommand) -> Result<()> {
+        match command {
+            HostCommand::Kill(node) => {
+                let process = &mut self.nodes[node];
+                let _ = process.child.kill();
+                let _ = process.child.wait();
+            }
+            HostCommand::Restart(node) => {
+                let name = self.nodes[node].name.clone();
+                let generation = self.nodes[node].generation + 1;
+                let fresh = spawn_node(
+                    &self.opts,
+                    &self.run_dir,
+                    node,
+                    &name,
+                    generation,
+                    self.events_tx.clone(),
+                )
+                .with_context(|| format!("restarting node {name}"))?;
+                self.nodes[node] = fresh;
+            }
+            HostCommand::Pause(node) => signal(&self.nodes[node].child, libc::SIGSTOP),
+            HostCommand::Resume(node) => signal(&self.nodes[node].child, libc::SIGCONT),
+        }
+        Ok(())
     }
 
     /// Nanoseconds since the cluster started: the engine's clock.
@@ -85,7 +126,7 @@ impl ProcessCluster {
             .collect()
     }
 
-    /// Kills every node (SIGKILL) and reaps it.
+    /// Kills every node (SIGKILL, which also ends a paused one) and reaps it.
     pub fn shutdown(&mut self) {
         for node in &mut self.nodes {
             if matches!(node.child.try_wait(), Ok(None)) {
@@ -114,22 +155,47 @@ impl Drop for ProcessCluster {
     }
 }
 
+/// Each incarnation of a node gets its own seed, so a restarted node does
+/// not replay its previous life's random choices.
+fn incarnation_seed(seed: u64, name: &str, generation: u64) -> u64 {
+    if generation == 0 {
+        super::random::derive(seed, name)
+    } else {
+        super::random::derive(seed, &format!("{name}#{generation}"))
+    }
+}
+
+/// Sends a signal to a child that is still running.
+fn signal(child: &Child, signal: libc::c_int) {
+    let Ok(pid) = libc::pid_t::try_from(child.id()) else {
+        return;
+    };
+    // SAFETY: kill(2) has no memory-safety preconditions; the pid is our own
+    // unreaped child, so it cannot name an unrelated process.
+    unsafe {
+        libc::kill(pid, signal);
+    }
+}
+
 fn spawn_node(
     opts: &TestOptions,
     run_dir: &Path,
     index: usize,
     name: &str,
+    generation: u64,
     events: Sender<NodeEvent>,
 ) -> Result<NodeProcess> {
     let data_dir = run_dir.join("node-data").join(name);
     fs::create_dir_all(&data_dir)?;
     let log_path = run_dir.join("node-logs").join(format!("{name}.log"));
-    let mut child = Command::new(&opts.bin)
+    let mut command = Command::new(&opts.bin);
+    die_with_parent(&mut command);
+    let mut child = command
         .args(&opts.bin_args)
         .current_dir(&data_dir)
         .env(
             "GLOMERS_SEED",
-            super::random::derive(opts.seed, name).to_string(),
+            incarnation_seed(opts.seed, name, generation).to_string(),
         )
         .env("GLOMERS_DATA_DIR", &data_dir)
         .envs(opts.node_env.iter().map(|(k, v)| (k, v)))
@@ -146,8 +212,12 @@ fn spawn_node(
         .spawn(move || write_stdin(stdin, stdin_rx))?;
     thread::Builder::new()
         .name(format!("{name}-stdout"))
-        .spawn(move || read_stdout(index, stdout, events))?;
-    let log = File::create(&log_path)?;
+        .spawn(move || read_stdout(index, generation, stdout, events))?;
+    // A restarted node keeps appending to the same log.
+    let log = fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log_path)?;
     let echo = opts.log_stderr.then(|| name.to_string());
     thread::Builder::new()
         .name(format!("{name}-stderr"))
@@ -155,10 +225,29 @@ fn spawn_node(
     Ok(NodeProcess {
         name: name.to_string(),
         child,
+        generation,
         stdin: stdin_tx,
         log_path,
     })
 }
+
+/// On Linux, children get SIGKILL if the runner dies, so no node outlives
+/// a crashed or killed runner.
+#[cfg(target_os = "linux")]
+fn die_with_parent(command: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: prctl is async-signal-safe and touches no memory of ours; it
+    // runs in the child between fork and exec.
+    unsafe {
+        command.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            Ok(())
+        });
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn die_with_parent(_command: &mut Command) {}
 
 fn write_stdin(mut stdin: std::process::ChildStdin, lines: Receiver<Vec<u8>>) {
     let mut buffer = Vec::new();
@@ -179,7 +268,12 @@ fn write_stdin(mut stdin: std::process::ChildStdin, lines: Receiver<Vec<u8>>) {
     }
 }
 
-fn read_stdout(node: usize, stdout: std::process::ChildStdout, events: Sender<NodeEvent>) {
+fn read_stdout(
+    node: usize,
+    generation: u64,
+    stdout: std::process::ChildStdout,
+    events: Sender<NodeEvent>,
+) {
     let mut reader = BufReader::with_capacity(256 * 1024, stdout);
     loop {
         let mut line = Vec::new();
@@ -189,13 +283,16 @@ fn read_stdout(node: usize, stdout: std::process::ChildStdout, events: Sender<No
                 if line.last() == Some(&b'\n') {
                     line.pop();
                 }
-                if events.send(NodeEvent::Line(node, line)).is_err() {
+                if events
+                    .send(NodeEvent::Line(node, generation, line))
+                    .is_err()
+                {
                     return;
                 }
             }
         }
     }
-    let _ = events.send(NodeEvent::StdoutClosed(node));
+    let _ = events.send(NodeEvent::StdoutClosed(node, generation));
 }
 
 fn copy_stderr(stderr: std::process::ChildStderr, mut log: File, echo_as: Option<String>) {
@@ -221,6 +318,11 @@ pub fn drive(
     let mut last_tick = Instant::now();
     loop {
         engine.run_until(cluster.now());
+        for command in engine.take_host_commands() {
+            if let Err(e) = cluster.execute(command) {
+                engine.abort(&format!("{e:#}"));
+            }
+        }
         for delivery in engine.take_deliveries() {
             cluster.deliver(delivery);
         }
@@ -259,9 +361,13 @@ pub fn drive(
 
 fn handle_event(engine: &mut Engine, cluster: &mut ProcessCluster, event: NodeEvent) {
     match event {
-        NodeEvent::Line(node, line) => engine.node_output(node, &line, cluster.now()),
-        NodeEvent::StdoutClosed(node) => {
-            if engine.is_done() {
+        NodeEvent::Line(node, generation, line) => {
+            if generation == cluster.nodes[node].generation {
+                engine.node_output(node, &line, cluster.now());
+            }
+        }
+        NodeEvent::StdoutClosed(node, generation) => {
+            if engine.is_done() || generation != cluster.nodes[node].generation {
                 return;
             }
             let status = cluster.exit_status(node);

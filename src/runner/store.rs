@@ -35,6 +35,9 @@ impl RunDir {
             n += 1;
         }
         fs::create_dir_all(&path).with_context(|| format!("creating {}", path.display()))?;
+        // Absolute, because nodes run in their own directories and are told
+        // where their durable state lives.
+        let path = std::path::absolute(&path)?;
         Ok(RunDir {
             path,
             store: store.to_path_buf(),

@@ -26,6 +26,7 @@
 //! assert_eq!(outcome.exit_code(), 0, "{}", outcome.replay_hint());
 //! ```
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -33,7 +34,7 @@ use serde_json::Value;
 use crate::checker::Validity;
 use crate::history::{History, Op, Time};
 use crate::node::{Node, Runtime};
-use crate::runner::engine::Engine;
+use crate::runner::engine::{Engine, HostCommand, NodeState};
 use crate::runner::net::{Journal, NetStats};
 use crate::runner::{TestOptions, analysis, random};
 
@@ -73,8 +74,9 @@ impl<N: Node> SimNode for Runtime<N> {
     }
 }
 
-/// Builds a fresh node for a node id and seed.
-pub type NodeFactory = Box<dyn Fn(&str, u64) -> Box<dyn SimNode>>;
+/// Builds a fresh node for a node id, a seed and the node's durable
+/// directory (which survives simulated crashes).
+pub type NodeFactory = Box<dyn Fn(&str, u64, Option<PathBuf>) -> Box<dyn SimNode>>;
 
 /// Message faults beyond Maelstrom's (which has partitions only).
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -156,33 +158,81 @@ impl SimOutcome {
     }
 }
 
+/// One simulated node: the running instance, whether it runs, and what
+/// arrived for it while it was paused.
+struct Slot {
+    node: Box<dyn SimNode>,
+    state: NodeState,
+    held: Vec<Vec<u8>>,
+    data_dir: PathBuf,
+    restarts: u64,
+}
+
 /// One simulated test.
 pub struct Simulation {
     engine: Engine,
-    nodes: Vec<Box<dyn SimNode>>,
+    slots: Vec<Slot>,
+    factory: NodeFactory,
+    seed: u64,
+    names: Vec<String>,
+    scratch: Option<ScratchDir>,
+}
+
+/// The simulation's directory for nodes' durable state, removed at the end.
+struct ScratchDir(PathBuf);
+
+impl Drop for ScratchDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn scratch_dir() -> PathBuf {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    std::env::temp_dir().join(format!("glomers-sim-{}-{n}", std::process::id()))
 }
 
 impl Simulation {
     /// A simulation of `opts` where every node is built by `make`.
     pub fn new<N: Node>(opts: TestOptions, make: impl Fn() -> N + 'static) -> Simulation {
-        let factory: NodeFactory = Box::new(move |_, seed| Box::new(Runtime::new(make(), seed)));
+        let factory: NodeFactory =
+            Box::new(move |_, seed, dir| Box::new(Runtime::new(make(), seed).with_data_dir(dir)));
         Simulation::with_factory(opts, factory)
     }
 
     /// A simulation with a custom node factory (e.g. mixing node types).
     pub fn with_factory(opts: TestOptions, factory: NodeFactory) -> Simulation {
-        let nodes = opts
+        let scratch = ScratchDir(scratch_dir());
+        let slots = opts
             .nodes
             .iter()
-            .map(|name| factory(name, random::derive(opts.seed, name)))
+            .map(|name| {
+                let data_dir = scratch.0.join(name);
+                let _ = std::fs::create_dir_all(&data_dir);
+                let seed = random::derive(opts.seed, name);
+                Slot {
+                    node: factory(name, seed, Some(data_dir.clone())),
+                    state: NodeState::Up,
+                    held: Vec::new(),
+                    data_dir,
+                    restarts: 0,
+                }
+            })
             .collect();
+        let (seed, names) = (opts.seed, opts.nodes.clone());
         // Options come from code here (tests, `glomers sim` validates its
         // flags first), so invalid ones are a programming error.
         let workload = crate::workload::build(&opts)
             .unwrap_or_else(|e| panic!("invalid simulation options: {e}"));
         Simulation {
             engine: Engine::new(opts, workload, Journal::in_memory()),
-            nodes,
+            slots,
+            factory,
+            seed,
+            names,
+            scratch: Some(scratch),
         }
     }
 
@@ -219,7 +269,7 @@ impl Simulation {
                 }
                 (_, Some((at, node))) => {
                     now = at;
-                    self.nodes[node].fire_timers(now);
+                    self.slots[node].node.fire_timers(now);
                     self.collect(node, now);
                 }
             }
@@ -227,38 +277,85 @@ impl Simulation {
         self.finish(now)
     }
 
-    /// Delivers everything the engine has for nodes at `now`, and feeds
-    /// their replies back, until nothing more happens at this instant.
+    /// Carries out the nemesis's commands, then delivers everything the
+    /// engine has for nodes at `now` and feeds their replies back, until
+    /// nothing more happens at this instant.
     fn pump(&mut self, now: Time) {
         loop {
+            let commands = self.engine.take_host_commands();
             let deliveries = self.engine.take_deliveries();
-            if deliveries.is_empty() {
+            if commands.is_empty() && deliveries.is_empty() {
                 return;
             }
+            for command in commands {
+                self.execute(command, now);
+            }
             for delivery in deliveries {
-                self.nodes[delivery.node].handle_line(&delivery.line, now);
-                self.collect(delivery.node, now);
+                let slot = &mut self.slots[delivery.node];
+                match slot.state {
+                    NodeState::Up => {
+                        slot.node.handle_line(&delivery.line, now);
+                        self.collect(delivery.node, now);
+                    }
+                    NodeState::Paused => slot.held.push(delivery.line),
+                    NodeState::Down => {}
+                }
             }
             self.engine.run_until(now);
         }
     }
 
+    fn execute(&mut self, command: HostCommand, now: Time) {
+        match command {
+            HostCommand::Kill(node) => {
+                let slot = &mut self.slots[node];
+                slot.state = NodeState::Down;
+                slot.held.clear();
+            }
+            HostCommand::Restart(node) => {
+                let slot = &mut self.slots[node];
+                slot.restarts += 1;
+                // A fresh instance: memory wiped, durable directory kept, and
+                // a new seed so it does not replay its previous life.
+                let seed = random::derive(
+                    self.seed,
+                    &format!("{}#{}", self.names[node], slot.restarts),
+                );
+                slot.node = (self.factory)(&self.names[node], seed, Some(slot.data_dir.clone()));
+                slot.state = NodeState::Up;
+            }
+            HostCommand::Pause(node) => self.slots[node].state = NodeState::Paused,
+            HostCommand::Resume(node) => {
+                let slot = &mut self.slots[node];
+                slot.state = NodeState::Up;
+                for line in std::mem::take(&mut slot.held) {
+                    slot.node.handle_line(&line, now);
+                }
+                slot.node.fire_timers(now);
+                self.collect(node, now);
+            }
+        }
+    }
+
     fn collect(&mut self, node: usize, now: Time) {
-        let output = self.nodes[node].take_output();
+        let output = self.slots[node].node.take_output();
         for line in output.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
             self.engine.node_output(node, line, now);
         }
     }
 
+    /// The next timer of a running node (paused and dead nodes run nothing).
     fn next_node_timer(&mut self) -> Option<(Time, usize)> {
-        self.nodes
+        self.slots
             .iter_mut()
             .enumerate()
-            .filter_map(|(i, n)| n.next_deadline().map(|t| (t, i)))
+            .filter(|(_, s)| s.state == NodeState::Up)
+            .filter_map(|(i, s)| s.node.next_deadline().map(|t| (t, i)))
             .min()
     }
 
-    fn finish(self, now: Time) -> SimOutcome {
+    fn finish(mut self, now: Time) -> SimOutcome {
+        drop(self.scratch.take());
         let opts = self.engine.options().clone();
         let crash = self.engine.crashed().map(|c| c.0.clone());
         let (ops, journal, workload) = self.engine.into_parts();

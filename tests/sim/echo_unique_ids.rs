@@ -53,3 +53,26 @@ fn a_seed_replays_exactly() {
     other.seed = 100;
     assert_ne!(run("unique-ids", other).digest, a.digest);
 }
+
+#[test]
+fn unique_ids_survive_kill_and_pause() {
+    for seed in 0..SEEDS {
+        let mut opts = options(WorkloadName::UniqueIds, 3, seed);
+        opts.time_limit = Duration::from_secs(20);
+        opts.rate = 200.0;
+        opts.nemesis = vec![Fault::Partition, Fault::Kill, Fault::Pause];
+        opts.nemesis_interval = Duration::from_secs(1);
+        let outcome = run("unique-ids", opts);
+        assert_valid(&outcome);
+        let kills = outcome
+            .history
+            .iter()
+            .filter(|op| op.f == "kill" && op.value[0] == "killed")
+            .count();
+        assert!(
+            kills > 0,
+            "the nemesis killed nodes: {}",
+            outcome.replay_hint()
+        );
+    }
+}

@@ -4,6 +4,7 @@
 //! a failure prints the seed and the command that replays it.
 
 mod echo_unique_ids;
+mod faulty_nodes;
 
 use glomers::runner::TestOptions;
 use glomers::runner::options::WorkloadName;

@@ -1,0 +1,9 @@
+//! Fuzzes the `echo` node: arbitrary lines and malformed messages of its
+//! own types must never make it panic or print anything but messages.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    if let Err(violation) = glomers::fuzzing::run_target("echo", data) {
+        panic!("{}", violation.0);
+    }
+});

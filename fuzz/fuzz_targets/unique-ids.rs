@@ -1,0 +1,9 @@
+//! Fuzzes the `unique-ids` node: arbitrary lines and malformed messages of its
+//! own types must never make it panic or print anything but messages.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    if let Err(violation) = glomers::fuzzing::run_target("unique-ids", data) {
+        panic!("{}", violation.0);
+    }
+});
