@@ -22,7 +22,7 @@ h1 { font-size: 1.6em; } h2 { font-size: 1.25em; margin-top: 2.5em; border-top: 
 table { border-collapse: collapse; margin: 0.8em 0; font-size: 0.9em; }
 th, td { border: 1px solid #ddd; padding: 3px 8px; text-align: left; }
 .num { text-align: right; }
-.verdict { font-weight: bold; padding: 2px 8px; border-radius: 4px; }
+.verdict { font-weight: bold; padding: 2px 8px; border-radius: 4px; white-space: nowrap; }
 .valid { background: #d4f4d2; color: #14591a; } .invalid, .crashed { background: #f9d0cc; color: #8a1410; }
 .unknown, .missed { background: #fde9bd; color: #7a4b00; }
 figure.chart { margin: 1em 0; } figure.chart svg { max-width: 100%; height: auto; }

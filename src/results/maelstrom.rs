@@ -45,6 +45,17 @@ pub fn unavailable(launcher: &Path) -> Option<String> {
     None
 }
 
+/// A warning when Maelstrom will run but cannot draw its plots: without
+/// gnuplot its `:perf` checker is `:unknown`, so even a correct run ends
+/// `unknown` (exit code 2).
+pub fn gnuplot_warning() -> Option<String> {
+    find_on_path("gnuplot").is_none().then(|| {
+        "gnuplot is not installed, so Maelstrom will call every run 'unknown' \
+         (its plots fail); install it with 'apt-get install gnuplot'"
+            .to_string()
+    })
+}
+
 fn is_executable(path: &Path) -> bool {
     #[cfg(unix)]
     {

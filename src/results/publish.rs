@@ -147,3 +147,61 @@ fn read_summaries(dir: &Path) -> Result<Vec<Summary>> {
     }
     Summary::read_dir(dir)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::results::run::RunnerKind;
+    use crate::results::summary::{Figures, Verdict};
+
+    fn summary(challenge: &str, nemesis: &str, official: bool, quick: bool) -> Summary {
+        Summary {
+            challenge: Some(challenge.into()),
+            title: None,
+            workload: None,
+            nemesis: nemesis.into(),
+            flags: vec!["--latency".into(), "50".into()],
+            official: Some(official),
+            quick,
+            seed: Some(1),
+            runner: RunnerKind::Maelstrom,
+            runner_version: "maelstrom 0.2.4".into(),
+            run_dir: None,
+            started: Some("20261123T150000.000-0500".into()),
+            verdict: Verdict::Valid,
+            figures: Figures {
+                ops: Some(29),
+                ..Figures::default()
+            },
+            targets: Vec::new(),
+            anomalies: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn the_readme_lists_every_setting_and_keeps_other_runs_apart() {
+        let text = readme(&[
+            summary("3b", "partition", true, false),
+            summary("3b", "none", false, false),
+            summary("1", "none", true, true),
+        ]);
+        let main = &text[..text.find("## Other runs").expect("an other-runs section")];
+        assert!(
+            main.contains("| 3b        | partition | maelstrom | valid   |  29 |"),
+            "{main}"
+        );
+        assert!(
+            main.contains("| 3b        | none      | -         | not run |"),
+            "{main}"
+        );
+        assert!(
+            main.contains("| 1         | none      | -         | not run |"),
+            "quick runs are not published: {main}"
+        );
+        assert!(
+            text.contains("`--latency 50`"),
+            "custom flags are shown: {text}"
+        );
+        assert!(text.contains("| lin-kv    | partition |"), "{text}");
+    }
+}

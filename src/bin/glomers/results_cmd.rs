@@ -11,7 +11,7 @@ use clap::{Args, Subcommand};
 
 use glomers::challenges::{self, Challenge};
 use glomers::results::exec::{self, Chosen, Outcome, PartitionMode, RunnerChoice, Settings};
-use glomers::results::run::Run;
+use glomers::results::run::{Run, RunnerKind};
 use glomers::results::summary::{RunInfo, Summary};
 use glomers::results::{html, maelstrom, publish, table};
 use glomers::runner::report;
@@ -230,6 +230,7 @@ pub fn challenge(cmd: ChallengeCommand) -> ExitCode {
     }
     println!("==> challenge {}: {}", challenge.id, challenge.title);
     println!("==> {}", chosen.announcement(&settings.launcher));
+    warn_about_gnuplot(&chosen);
     println!("==> flags: {}", flags.join(" "));
     let outcome = exec::run_challenge(
         challenge,
@@ -252,6 +253,14 @@ pub fn challenge(cmd: ChallengeCommand) -> ExitCode {
             &format!("{why}; build the binaries first (make build) or pass --bin-dir"),
         ),
         Err(e) => crashed(e),
+    }
+}
+
+fn warn_about_gnuplot(chosen: &Chosen) {
+    if chosen.kind == RunnerKind::Maelstrom
+        && let Some(warning) = maelstrom::gnuplot_warning()
+    {
+        println!("==> warning: {warning}");
     }
 }
 
@@ -331,6 +340,7 @@ pub fn matrix(cmd: MatrixCommand) -> ExitCode {
         entries.len(),
         chosen.announcement(&settings.launcher)
     );
+    warn_about_gnuplot(&chosen);
     if settings.quick {
         println!(
             "==> quick: {} on every run",
