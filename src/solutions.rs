@@ -7,21 +7,31 @@ use crate::runner::options::WorkloadName;
 use crate::sim::Simulation;
 
 #[allow(dead_code)]
+#[path = "bin/broadcast.rs"]
+pub mod broadcast;
+
+#[allow(dead_code)]
 #[path = "bin/echo.rs"]
 pub mod echo;
+
+#[allow(dead_code)]
+#[path = "bin/g-counter.rs"]
+pub mod g_counter;
 
 #[allow(dead_code)]
 #[path = "bin/unique-ids.rs"]
 pub mod unique_ids;
 
 /// The names of the built-in solutions, for `glomers sim --solution`.
-pub const NAMES: [&str; 2] = ["echo", "unique-ids"];
+pub const NAMES: [&str; 4] = ["echo", "unique-ids", "broadcast", "g-counter"];
 
 /// The solution that solves a workload, if there is one.
 pub fn for_workload(workload: WorkloadName) -> Option<&'static str> {
     match workload {
         WorkloadName::Echo => Some("echo"),
         WorkloadName::UniqueIds => Some("unique-ids"),
+        WorkloadName::Broadcast => Some("broadcast"),
+        WorkloadName::GCounter => Some("g-counter"),
         _ => None,
     }
 }
@@ -31,6 +41,16 @@ pub fn simulation(solution: &str, opts: TestOptions) -> Option<Simulation> {
     Some(match solution {
         "echo" => Simulation::new(opts, || echo::EchoNode),
         "unique-ids" => Simulation::new(opts, unique_ids::UniqueIdsNode::default),
+        "broadcast" => {
+            let config =
+                broadcast::Config::from_lookup(|name| opts.node_env(name).map(String::from));
+            Simulation::new(opts, move || broadcast::BroadcastNode::new(config.clone()))
+        }
+        "g-counter" => {
+            let config =
+                g_counter::Config::from_lookup(|name| opts.node_env(name).map(String::from));
+            Simulation::new(opts, move || g_counter::CounterNode::new(config.clone()))
+        }
         _ => return None,
     })
 }

@@ -104,3 +104,54 @@ fn unique_ids_are_unique_across_nodes_and_restarts() {
         }
     }
 }
+
+#[test]
+fn broadcast_replies_have_exactly_maelstroms_shape() {
+    let input = [
+        init("n0", &["n0"]),
+        request(
+            1,
+            json!({"type":"topology","topology":{"n0":[]},"msg_id":1}),
+        ),
+        request(2, json!({"type":"broadcast","message":5,"msg_id":2})),
+        request(3, json!({"type":"broadcast","message":"five","msg_id":3})),
+        request(4, json!({"type":"read","msg_id":4})),
+    ]
+    .join("\n");
+    let (out, status) = run(env!("CARGO_BIN_EXE_broadcast"), &[], &input);
+    assert!(status.success());
+    let bodies: Vec<&Value> = out.iter().map(|m| &m["body"]).collect();
+    assert_eq!(*bodies[1], json!({"type":"topology_ok","in_reply_to":1}));
+    assert_eq!(*bodies[2], json!({"type":"broadcast_ok","in_reply_to":2}));
+    assert_eq!(bodies[3]["code"], 12);
+    assert_eq!(
+        *bodies[4],
+        json!({"type":"read_ok","messages":[5],"in_reply_to":4})
+    );
+}
+
+#[test]
+fn g_counter_reads_locally_and_refuses_negative_adds() {
+    let input = [
+        init("n0", &["n0"]),
+        request(1, json!({"type":"read","msg_id":1})),
+        request(2, json!({"type":"add","delta":-3,"msg_id":2})),
+        request(3, json!({"type":"add","delta":0,"msg_id":3})),
+    ]
+    .join("\n");
+    let (out, status) = run(env!("CARGO_BIN_EXE_g-counter"), &[], &input);
+    assert!(status.success());
+    let to_client: Vec<&Value> = out
+        .iter()
+        .filter(|m| m["dest"] == "c2")
+        .map(|m| &m["body"])
+        .collect();
+    assert_eq!(
+        *to_client[0],
+        json!({"type":"read_ok","value":0,"in_reply_to":1})
+    );
+    assert_eq!(to_client[1]["code"], 12);
+    assert_eq!(*to_client[2], json!({"type":"add_ok","in_reply_to":3}));
+    // The node reads its key from seq-kv at start-up.
+    assert!(out.iter().any(|m| m["dest"] == "seq-kv"));
+}

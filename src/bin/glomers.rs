@@ -205,10 +205,11 @@ fn print_outcome(
 }
 
 fn run_sim(sim: SimCommand) -> ExitCode {
-    let opts = match sim.args.to_options(false) {
+    let mut opts = match sim.args.to_options(false) {
         Ok(opts) => opts,
         Err(message) => return usage_error("sim", &message),
     };
+    opts.node_env.extend(tuning_env());
     let solution = match sim
         .solution
         .clone()
@@ -243,6 +244,16 @@ fn run_sim(sim: SimCommand) -> ExitCode {
 
 /// Simulates `seeds` runs; with one seed prints the full summary, with
 /// more one line per seed. Exits with the worst outcome.
+/// Our `GLOMERS_*` tuning variables: node processes inherit them from us,
+/// and the simulator hands them to the built-in solutions, so both see the
+/// same knobs (the runner's own `GLOMERS_SEED` and `GLOMERS_DATA_DIR` are
+/// set per node and left out).
+pub(crate) fn tuning_env() -> impl Iterator<Item = (String, String)> {
+    std::env::vars().filter(|(name, _)| {
+        name.starts_with("GLOMERS_") && name != "GLOMERS_SEED" && name != "GLOMERS_DATA_DIR"
+    })
+}
+
 fn simulate(opts: TestOptions, solution: &str, faults: NetworkFaults, seeds: u64) -> ExitCode {
     let mut worst = 0;
     for k in 0..seeds.max(1) {

@@ -51,6 +51,9 @@ pub struct Settings {
     pub quiet: bool,
     /// Also write each summary here (e.g. `maelstrom-results/`).
     pub results_dir: Option<PathBuf>,
+    /// Environment for every node (our `GLOMERS_*` tuning variables),
+    /// before the challenge's own.
+    pub node_env: Vec<(String, String)>,
 }
 
 /// The runner to use and why, for the announcement every run prints.
@@ -148,6 +151,7 @@ pub fn run_challenge(
     let mut opts = challenge
         .options(&bin.to_string_lossy(), &extra)
         .map_err(anyhow::Error::msg)?;
+    opts.node_env.extend(settings.node_env.iter().cloned());
     opts.node_env.extend(
         challenge
             .env

@@ -3,8 +3,10 @@
 //! deterministic counterpart of `make challenges`. One module per challenge;
 //! a failure prints the seed and the command that replays it.
 
+mod broadcast;
 mod echo_unique_ids;
 mod faulty_nodes;
+mod g_counter;
 
 use glomers::runner::TestOptions;
 use glomers::runner::options::WorkloadName;

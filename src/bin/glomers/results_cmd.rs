@@ -60,6 +60,7 @@ impl RunnerArgs {
             quick: self.quick,
             quiet,
             results_dir,
+            node_env: crate::tuning_env().collect(),
         }
     }
 
