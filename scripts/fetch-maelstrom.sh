@@ -29,4 +29,6 @@ if ! curl -fsSL --connect-timeout 10 --max-time 300 -o "$dir/maelstrom.tar.bz2.p
 fi
 mv "$dir/maelstrom.tar.bz2.part" "$dir/maelstrom.tar.bz2"
 tar -xjf "$dir/maelstrom.tar.bz2" -C "$dir"
+# The release does not record its version; run summaries quote this file.
+echo "$version" > "$dir/maelstrom/VERSION"
 echo "maelstrom: ready at $launcher"

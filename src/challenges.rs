@@ -544,10 +544,24 @@ pub const ALL: &[Challenge] = &[
     },
 ];
 
-/// Finds a challenge by id (`3e`) or name (`broadcast-efficient-2`).
+/// Short names for a family's representative sub-challenge, for `make
+/// test-broadcast` and friends: the fault-tolerant broadcast (3c: the
+/// correctness bar every later part keeps), and the last part of kafka and
+/// txn (same flags as their multi-node parts, plus targets).
+pub const ALIASES: &[(&str, &str)] = &[("broadcast", "3c"), ("kafka", "5c"), ("txn", "6c")];
+
+/// Flags that shorten a run to a few seconds (`--quick`, `make test`),
+/// with partitions frequent enough to happen at all in that time.
+pub const QUICK_FLAGS: &[&str] = &["--time-limit", "3", "--nemesis-interval", "1"];
+
+/// Finds a challenge by id (`3e`), name (`broadcast-efficient-2`) or alias
+/// (`broadcast`).
 pub fn find(id_or_name: &str) -> Option<&'static Challenge> {
-    ALL.iter()
-        .find(|c| c.id == id_or_name || c.name == id_or_name)
+    let id = ALIASES
+        .iter()
+        .find(|(alias, _)| *alias == id_or_name)
+        .map_or(id_or_name, |(_, id)| *id);
+    ALL.iter().find(|c| c.id == id || c.name == id)
 }
 
 /// How one target fared in a run.
@@ -602,7 +616,7 @@ impl Challenge {
 
 /// The official flags with `extra` applied: a flag given in `extra`
 /// replaces the official one of the same name (a flag without a value,
-/// like `--log-stderr`, is added).
+/// like `--log-stderr`, is added). `--nemesis none` removes the nemesis.
 pub fn merge_flags(official: &[&str], extra: &[String]) -> Vec<String> {
     let pairs = |flags: Vec<String>| -> Vec<(String, Option<String>)> {
         let mut out = Vec::new();
@@ -622,6 +636,7 @@ pub fn merge_flags(official: &[&str], extra: &[String]) -> Vec<String> {
             None => merged.push((name, value)),
         }
     }
+    merged.retain(|(name, value)| !(name == "--nemesis" && value.as_deref() == Some("none")));
     merged
         .into_iter()
         .flat_map(|(n, v)| std::iter::once(n).chain(v))
@@ -679,6 +694,15 @@ mod tests {
             ),
             ["--rate", "2", "--log-stderr"]
         );
+        assert_eq!(
+            merge_flags(
+                &["--rate", "1", "--nemesis", "partition"],
+                &["--nemesis".into(), "none".into()]
+            ),
+            ["--rate", "1"]
+        );
+        assert_eq!(find("broadcast").unwrap().id, "3c");
+        assert_eq!(find("txn-read-committed").unwrap().id, "6c");
     }
 
     #[test]

@@ -46,6 +46,7 @@ pub mod kv;
 pub mod node;
 pub mod protocol;
 pub mod raft;
+pub mod results;
 pub mod runner;
 pub mod sim;
 pub mod solutions;

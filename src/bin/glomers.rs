@@ -2,14 +2,16 @@
 //! Glomers nodes. `glomers test` takes Maelstrom's flags with Maelstrom's
 //! defaults and exit codes; `glomers --help` lists the commands.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use clap::{Args, Parser, Subcommand};
 
-use glomers::challenges::{self, Challenge, TargetOutcome};
+#[path = "glomers/results_cmd.rs"]
+mod results_cmd;
+
+use glomers::challenges;
 use glomers::checker::Validity;
 use glomers::runner::cli::TestArgs;
 use glomers::runner::report::{self, Reporter};
@@ -18,9 +20,9 @@ use glomers::sim::NetworkFaults;
 use glomers::solutions;
 
 /// Exit code for bad command-line arguments, as Maelstrom uses.
-const EXIT_USAGE: u8 = 254;
+pub(crate) const EXIT_USAGE: u8 = 254;
 /// Exit code when the test could not run to the end.
-const EXIT_CRASH: u8 = 255;
+pub(crate) const EXIT_CRASH: u8 = 255;
 /// Exit code after Ctrl-C.
 const EXIT_INTERRUPTED: u8 = 130;
 
@@ -49,12 +51,29 @@ enum Command {
         after_help = "Example:\n  glomers sim -w broadcast --node-count 25 --time-limit 20 --rate 100 --latency 100 --seeds 10"
     )]
     Sim(SimCommand),
-    /// Run a Gossip Glomers sub-challenge with its official flags and check
-    /// its targets; extra flags override the official ones.
+    /// Run a Gossip Glomers sub-challenge with its official flags (through
+    /// real Maelstrom when installed, else our runner) and check its targets.
     #[command(
-        after_help = "Examples:\n  glomers challenge 3e\n  glomers challenge broadcast-efficient-2 --nemesis partition\n  glomers challenge 4 --sim --seed 7"
+        after_help = "Exit codes: 0 valid, 1 invalid, 2 unknown, 3 valid but a target the challenge sets was missed, 254 bad arguments, 255 crashed.\n\nExamples:\n  glomers challenge 3e\n  glomers challenge broadcast-efficient-2 --nemesis partition\n  glomers challenge 4 --runner glomers --seed 7 --results-dir maelstrom-results\n  glomers challenge 4 --sim"
     )]
-    Challenge(ChallengeCommand),
+    Challenge(results_cmd::ChallengeCommand),
+    /// Run every sub-challenge, with and without partitions where that
+    /// makes sense; one line per run, summaries and an HTML report.
+    #[command(
+        after_help = "Exits non-zero if any run is not valid or misses a target the challenge sets (targets do not count with --quick). Challenges without a binary are shown as \"no binary\" and skipped.\n\nExamples:\n  glomers matrix\n  glomers matrix --quick --only 3a,3b\n  glomers matrix --sim"
+    )]
+    Matrix(results_cmd::MatrixCommand),
+    /// Regenerate maelstrom-results/README.md or index.html, or add runs to it.
+    #[command(subcommand)]
+    Results(results_cmd::ResultsCommand),
+    /// Show runs side by side: store directories, results.json/.edn files
+    /// or summaries.
+    #[command(
+        after_help = "Examples:\n  glomers compare maelstrom-results/3e-none-glomers.json maelstrom-results/3e-partition-glomers.json\n  glomers compare store/broadcast/20261123T150000.000Z store/broadcast/latest --markdown"
+    )]
+    Compare(results_cmd::CompareCommand),
+    /// Write an HTML report (charts, verdict, anomalies) into run directories.
+    Report(results_cmd::ReportCommand),
     /// List the sub-challenges, their flags and targets.
     Challenges,
 }
@@ -83,26 +102,6 @@ struct SimCommand {
     seeds: u64,
 }
 
-#[derive(Args)]
-struct ChallengeCommand {
-    /// The sub-challenge: an id (1, 2, 3a..3e, 4, 5a..5c, 6a..6c, lin-kv) or name.
-    challenge: String,
-    /// Run the built-in solution in the simulator instead of as processes.
-    #[arg(long)]
-    sim: bool,
-    /// Where the challenge binaries are [default: next to this program].
-    #[arg(long, value_name = "DIR")]
-    bin_dir: Option<PathBuf>,
-    /// Flags for `glomers test` that override the official ones (e.g.
-    /// --nemesis partition --seed 7).
-    #[arg(
-        value_name = "FLAGS",
-        allow_hyphen_values = true,
-        trailing_var_arg = true
-    )]
-    flags: Vec<String>,
-}
-
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
@@ -115,12 +114,16 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Test(test) => run_tests(test.args),
         Command::Sim(sim) => run_sim(sim),
-        Command::Challenge(challenge) => run_challenge(challenge),
+        Command::Challenge(cmd) => results_cmd::challenge(cmd),
+        Command::Matrix(cmd) => results_cmd::matrix(cmd),
+        Command::Results(cmd) => results_cmd::results(cmd),
+        Command::Compare(cmd) => results_cmd::compare(cmd),
+        Command::Report(cmd) => results_cmd::report(cmd),
         Command::Challenges => list_challenges(),
     }
 }
 
-fn usage_error(command: &str, message: &str) -> ExitCode {
+pub(crate) fn usage_error(command: &str, message: &str) -> ExitCode {
     eprintln!("error: {message}");
     eprintln!("\nFor more information, try 'glomers {command} --help'.");
     ExitCode::from(EXIT_USAGE)
@@ -140,17 +143,12 @@ fn run_tests(args: TestArgs) -> ExitCode {
         Ok(opts) => opts,
         Err(message) => return usage_error("test", &message),
     };
-    run_processes(opts, args.test_count, args.quiet, None)
+    run_processes(opts, args.test_count, args.quiet)
 }
 
 /// Runs `count` tests (seed, seed+1, ...) against processes, stopping at
 /// the first that is not valid; prints each summary (and targets).
-fn run_processes(
-    mut opts: TestOptions,
-    count: usize,
-    quiet: bool,
-    challenge: Option<&Challenge>,
-) -> ExitCode {
+fn run_processes(mut opts: TestOptions, count: usize, quiet: bool) -> ExitCode {
     let interrupted = Arc::new(AtomicBool::new(false));
     let flag = interrupted.clone();
     let _ = ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst));
@@ -181,7 +179,6 @@ fn run_processes(
             &outcome.results,
             &opts,
             Some(&outcome.dir),
-            challenge,
         );
         last = exit_code(outcome.validity);
         if last != 0 {
@@ -197,44 +194,14 @@ fn print_outcome(
     results: &serde_json::Value,
     opts: &TestOptions,
     dir: Option<&std::path::Path>,
-    challenge: Option<&Challenge>,
 ) {
     match validity {
         Some(validity) => {
             println!("\n{}", report::summary(results, opts, dir));
-            if let Some(challenge) = challenge {
-                print_targets(&challenge.evaluate(results, Challenge::with_partitions(opts)));
-            }
             println!("{}", report::verdict_line(validity));
         }
         None => println!("\nThe test crashed: {}", crash.unwrap_or("unknown reason")),
     }
-}
-
-fn print_targets(outcomes: &[TargetOutcome]) {
-    if outcomes.is_empty() {
-        return;
-    }
-    println!("  Targets");
-    for o in outcomes {
-        let value = o
-            .value
-            .map_or("not reported".to_string(), |v| format!("{v:.3}"));
-        let mark = match o.met {
-            Some(true) => "met",
-            Some(false) => "MISSED",
-            None => "n/a",
-        };
-        let source = match o.source {
-            challenges::Source::Challenge => "challenge",
-            challenges::Source::Ours => "ours",
-        };
-        println!(
-            "    {:<28} {:<10} {:>12}  {mark:<6} ({source})",
-            o.metric, o.bound, value
-        );
-    }
-    println!();
 }
 
 fn run_sim(sim: SimCommand) -> ExitCode {
@@ -272,7 +239,7 @@ fn run_sim(sim: SimCommand) -> ExitCode {
         loss: sim.loss,
         duplication: sim.duplicate,
     };
-    simulate(opts, &solution, faults, sim.seeds, None)
+    simulate(opts, &solution, faults, sim.seeds)
 }
 
 /// Simulates `seeds` runs; with one seed prints the full summary, with
@@ -281,19 +248,13 @@ fn run_sim(sim: SimCommand) -> ExitCode {
 /// and the simulator hands them to the built-in solutions, so both see the
 /// same knobs (the runner's own `GLOMERS_SEED` and `GLOMERS_DATA_DIR` are
 /// set per node and left out).
-fn tuning_env() -> impl Iterator<Item = (String, String)> {
+pub(crate) fn tuning_env() -> impl Iterator<Item = (String, String)> {
     std::env::vars().filter(|(name, _)| {
         name.starts_with("GLOMERS_") && name != "GLOMERS_SEED" && name != "GLOMERS_DATA_DIR"
     })
 }
 
-fn simulate(
-    opts: TestOptions,
-    solution: &str,
-    faults: NetworkFaults,
-    seeds: u64,
-    challenge: Option<&Challenge>,
-) -> ExitCode {
+fn simulate(opts: TestOptions, solution: &str, faults: NetworkFaults, seeds: u64) -> ExitCode {
     let mut worst = 0;
     for k in 0..seeds.max(1) {
         let mut opts = opts.clone();
@@ -317,7 +278,6 @@ fn simulate(
                 &outcome.results,
                 &opts,
                 None,
-                challenge,
             );
         } else {
             let verdict = match outcome.validity {
@@ -345,60 +305,19 @@ fn simulate(
     ExitCode::from(worst)
 }
 
-fn run_challenge(cmd: ChallengeCommand) -> ExitCode {
-    let Some(challenge) = challenges::find(&cmd.challenge) else {
-        let known: Vec<&str> = challenges::ALL.iter().map(|c| c.id).collect();
-        return usage_error(
-            "challenge",
-            &format!(
-                "unknown challenge {:?}; expected one of {}",
-                cmd.challenge,
-                known.join(", ")
-            ),
-        );
-    };
-    let bin_dir = cmd
-        .bin_dir
-        .clone()
-        .or_else(|| {
-            std::env::current_exe()
-                .ok()
-                .and_then(|p| p.parent().map(PathBuf::from))
-        })
-        .unwrap_or_default();
-    let bin = bin_dir.join(challenge.binary);
-    let mut opts = match challenge.options(&bin.to_string_lossy(), &cmd.flags) {
-        Ok(opts) => opts,
-        Err(message) => return usage_error("challenge", &message),
-    };
-    opts.node_env.extend(tuning_env());
-    opts.node_env.extend(
-        challenge
-            .env
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string())),
-    );
-    println!("challenge {}: {}", challenge.id, challenge.title);
-    if cmd.sim {
-        let faults = NetworkFaults::default();
-        return simulate(opts, challenge.binary, faults, 1, Some(challenge));
-    }
-    if !bin.is_file() {
-        return usage_error(
-            "challenge",
-            &format!(
-                "{} does not exist; build the binaries first (make build) or pass --bin-dir",
-                bin.display()
-            ),
-        );
-    }
-    let quiet = cmd.flags.iter().any(|f| f == "-q" || f == "--quiet");
-    run_processes(opts, 1, quiet, Some(challenge))
-}
-
 fn list_challenges() -> ExitCode {
     for c in challenges::ALL {
-        println!("{:<7} {:<28} {}", c.id, c.name, c.title);
+        let aliases: Vec<&str> = challenges::ALIASES
+            .iter()
+            .filter(|(_, id)| *id == c.id)
+            .map(|(alias, _)| *alias)
+            .collect();
+        let alias = if aliases.is_empty() {
+            String::new()
+        } else {
+            format!(" (also: {})", aliases.join(", "))
+        };
+        println!("{:<7} {:<28} {}{alias}", c.id, c.name, c.title);
         println!("        binary {}, partitions {:?}", c.binary, c.partitions);
         println!("        flags  {}", c.flags.join(" "));
         for t in c.targets {
