@@ -30,11 +30,19 @@ impl RunDir {
         let stamp = timestamp(SystemTime::now());
         let mut path = base.join(&stamp);
         let mut n = 1;
-        while path.exists() {
-            path = base.join(format!("{stamp}-{n}"));
-            n += 1;
+        // `create_dir` (not `create_dir_all`) fails when the directory
+        // exists, so concurrent runs (`glomers matrix --jobs`) that start
+        // in the same millisecond each get a directory of their own.
+        loop {
+            match fs::create_dir(&path) {
+                Ok(()) => break,
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    path = base.join(format!("{stamp}-{n}"));
+                    n += 1;
+                }
+                Err(e) => return Err(e).with_context(|| format!("creating {}", path.display())),
+            }
         }
-        fs::create_dir_all(&path).with_context(|| format!("creating {}", path.display()))?;
         // Absolute, because nodes run in their own directories and are told
         // where their durable state lives.
         let path = std::path::absolute(&path)?;
@@ -156,5 +164,19 @@ mod tests {
         assert_eq!(timestamp(at), "20261123T142013.853Z");
         assert_eq!(timestamp(UNIX_EPOCH), "19700101T000000.000Z");
         assert_eq!(civil_from_days(11_016), (2000, 2, 29));
+    }
+
+    #[test]
+    fn runs_started_together_get_directories_of_their_own() {
+        let store = std::env::temp_dir().join(format!("glomers-store-{}", std::process::id()));
+        let dirs: Vec<PathBuf> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..8)
+                .map(|_| scope.spawn(|| RunDir::create(&store, "echo").unwrap().path))
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let distinct: std::collections::BTreeSet<_> = dirs.iter().collect();
+        assert_eq!(distinct.len(), dirs.len(), "{dirs:?}");
+        fs::remove_dir_all(&store).unwrap();
     }
 }
