@@ -76,7 +76,8 @@ pub fn simulation(solution: &str, opts: TestOptions) -> Option<Simulation> {
         }
         "kafka" => Simulation::new(opts, kafka::KafkaNode::default),
         "txn" => Simulation::new(opts, txn::TxnNode::default),
-        "lin-kv" => Simulation::new(opts, lin_kv::LinKvNode::default),
+        // Simulated kills lose the process, never the page cache.
+        "lin-kv" => Simulation::new(opts, lin_kv::LinKvNode::for_process_crashes),
         _ => return None,
     })
 }

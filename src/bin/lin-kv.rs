@@ -46,7 +46,9 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::io;
 use std::time::Duration;
 
-use glomers::raft::{self, Config, Entry, FileStorage, MemStorage, Raft, Role, SoftState, Storage};
+use glomers::raft::{
+    self, Config, Durability, Entry, FileStorage, MemStorage, Raft, Role, SoftState, Storage,
+};
 use glomers::{Context, ErrorCode, Message, Node};
 use rand::RngExt;
 use serde::{Deserialize, Serialize};
@@ -285,6 +287,9 @@ pub struct LinKvNode {
     relay_asked_until: Duration,
     /// Whether the log is on disk, where syncs are worth batching.
     durable: bool,
+    /// Which crash the files must survive (the machine's, unless the host
+    /// only ever kills the process).
+    durability: Durability,
     last_sync: Duration,
     pump_scheduled: bool,
     /// Smoothed round trip to the peers, once measured.
@@ -306,10 +311,23 @@ impl Default for LinKvNode {
             heard_directly: HashMap::new(),
             relay_asked_until: Duration::ZERO,
             durable: false,
+            durability: Durability::Machine,
             last_sync: Duration::ZERO,
             pump_scheduled: false,
             round_trip: None,
             tick: MIN_TICK,
+        }
+    }
+}
+
+impl LinKvNode {
+    /// A node whose files need only survive the process being killed, not
+    /// the machine: no `fsync`. For the simulator, which kills nodes but
+    /// has no page cache to lose.
+    pub fn for_process_crashes() -> LinKvNode {
+        LinKvNode {
+            durability: Durability::Process,
+            ..LinKvNode::default()
         }
     }
 }
@@ -368,7 +386,7 @@ impl LinKvNode {
     /// restart finds its state there), memory otherwise.
     fn start_raft(&mut self, ctx: &mut Context<Self>) -> io::Result<()> {
         if let Some(dir) = ctx.data_dir() {
-            self.storage = Box::new(FileStorage::open(dir.join("raft"))?);
+            self.storage = Box::new(FileStorage::open_with(dir.join("raft"), self.durability)?);
             self.durable = true;
         }
         let seed = ctx.rng().random();

@@ -8,7 +8,12 @@
 //! per entry, in index order; truncating the log cuts the file.
 //!
 //! Writes are followed by `fsync` before they return, because a node
-//! promises what it persisted (votes, acknowledged entries) to others. A
+//! promises what it persisted (votes, acknowledged entries) to others
+//! ([`Durability::Machine`], the default). Where only the process can die
+//! (the simulator and Maelstrom's `kill` nemesis send `SIGKILL`; the
+//! operating system and its page cache live on), [`Durability::Process`]
+//! skips the `fsync`s: what was written is read back after a restart all
+//! the same, and a simulated run is not slowed down by the disk. A
 //! crash while appending leaves at most a torn last record, which `open`
 //! cuts off: that append never returned, so nothing was promised about it.
 //! A bad record followed by good ones is corruption, not a torn write, and
@@ -33,11 +38,23 @@ const HARD_STATE_FILE: &str = "hardstate";
 const HARD_STATE_TEMP: &str = "hardstate.tmp";
 const RECORD_HEADER: usize = 8;
 
+/// Which crash the storage's writes survive once they returned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// A crash of the machine: every write is followed by `fsync`.
+    #[default]
+    Machine,
+    /// A crash (kill) of the process only: writes reach the operating
+    /// system and are not synced to the disk.
+    Process,
+}
+
 /// Raft storage in files under one directory, for a node that must survive
 /// a real restart.
 #[derive(Debug)]
 pub struct FileStorage<C> {
     dir: PathBuf,
+    durability: Durability,
     log: File,
     /// `offsets[i]` is where the record of entry `i + 1` starts.
     offsets: Vec<u64>,
@@ -50,7 +67,13 @@ pub struct FileStorage<C> {
 impl<C: Serialize + DeserializeOwned> FileStorage<C> {
     /// Opens the storage in `dir`, creating it if needed, and recovers from
     /// a crash in the middle of an append by dropping its torn record.
+    /// Writes survive a crash of the machine.
     pub fn open(dir: impl AsRef<Path>) -> io::Result<FileStorage<C>> {
+        FileStorage::open_with(dir, Durability::Machine)
+    }
+
+    /// Like [`FileStorage::open`], with writes that survive the given crash.
+    pub fn open_with(dir: impl AsRef<Path>, durability: Durability) -> io::Result<FileStorage<C>> {
         let dir = dir.as_ref().to_path_buf();
         fs::create_dir_all(&dir)?;
         let hard = read_hard_state(&dir)?;
@@ -64,17 +87,18 @@ impl<C: Serialize + DeserializeOwned> FileStorage<C> {
         log.read_to_end(&mut data)?;
         let (offsets, end) = if data.len() < LOG_MAGIC.len() {
             // New, or torn while writing the magic: nothing was stored.
-            start_log_file(&mut log, &dir)?;
+            start_log_file(&mut log, &dir, durability)?;
             (Vec::new(), LOG_MAGIC.len() as u64)
         } else {
             scan_log::<C>(&data)?
         };
         if end < data.len() as u64 {
             log.set_len(end)?;
-            log.sync_data()?;
+            sync_file(&log, durability)?;
         }
         Ok(FileStorage {
             dir,
+            durability,
             log,
             offsets,
             end,
@@ -145,7 +169,7 @@ impl<C: Serialize + DeserializeOwned> Storage<C> for FileStorage<C> {
         }
         self.log.seek(SeekFrom::Start(self.end))?;
         self.log.write_all(&buf)?;
-        self.log.sync_data()?;
+        sync_file(&self.log, self.durability)?;
         self.offsets.extend(offsets);
         self.end += buf.len() as u64;
         Ok(())
@@ -154,7 +178,7 @@ impl<C: Serialize + DeserializeOwned> Storage<C> for FileStorage<C> {
     fn truncate_from(&mut self, from: u64) -> io::Result<()> {
         if from <= self.last_index() {
             self.cut(from.max(1))?;
-            self.log.sync_data()?;
+            sync_file(&self.log, self.durability)?;
         }
         Ok(())
     }
@@ -167,21 +191,21 @@ impl<C: Serialize + DeserializeOwned> Storage<C> for FileStorage<C> {
         let temp = self.dir.join(HARD_STATE_TEMP);
         let mut file = File::create(&temp)?;
         file.write_all(&buf)?;
-        file.sync_all()?;
+        sync_file(&file, self.durability)?;
         fs::rename(&temp, self.dir.join(HARD_STATE_FILE))?;
-        sync_dir(&self.dir)?;
+        sync_dir(&self.dir, self.durability)?;
         self.hard = state.clone();
         Ok(())
     }
 }
 
 /// Writes the magic of a new log file and makes the file's existence durable.
-fn start_log_file(log: &mut File, dir: &Path) -> io::Result<()> {
+fn start_log_file(log: &mut File, dir: &Path, durability: Durability) -> io::Result<()> {
     log.set_len(0)?;
     log.seek(SeekFrom::Start(0))?;
     log.write_all(LOG_MAGIC)?;
-    log.sync_all()?;
-    sync_dir(dir)
+    sync_file(log, durability)?;
+    sync_dir(dir, durability)
 }
 
 /// Reads every good record of a log file; returns their offsets and where
@@ -233,8 +257,21 @@ fn read_hard_state(dir: &Path) -> io::Result<HardState> {
     }
 }
 
-fn sync_dir(dir: &Path) -> io::Result<()> {
-    File::open(dir)?.sync_all()
+/// Makes a file's data and size durable, where the durability asks for it.
+fn sync_file(file: &File, durability: Durability) -> io::Result<()> {
+    match durability {
+        // `fdatasync`: the data and the size, which is all a reader needs.
+        Durability::Machine => file.sync_data(),
+        Durability::Process => Ok(()),
+    }
+}
+
+/// Makes a directory's entries (a created or renamed file) durable.
+fn sync_dir(dir: &Path, durability: Durability) -> io::Result<()> {
+    match durability {
+        Durability::Machine => File::open(dir)?.sync_all(),
+        Durability::Process => Ok(()),
+    }
 }
 
 fn invalid(what: &str) -> io::Error {
@@ -367,7 +404,14 @@ mod tests {
 
     #[test]
     fn entries_and_hard_state_survive_reopening() {
+        for durability in [Durability::Machine, Durability::Process] {
+            reopen_keeps_everything(durability);
+        }
+    }
+
+    fn reopen_keeps_everything(durability: Durability) {
         let dir = TempDir::new("reopen");
+        let open = |dir: &TempDir| FileStorage::<String>::open_with(&dir.0, durability).unwrap();
         let mut s = open(&dir);
         s.append(&[entry(1, 1), entry(2, 1), entry(3, 2)]).unwrap();
         s.append(&[entry(3, 3), entry(4, 3)]).unwrap();

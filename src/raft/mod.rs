@@ -50,7 +50,7 @@ mod storage;
 #[cfg(test)]
 mod tests;
 
-pub use file_storage::FileStorage;
+pub use file_storage::{Durability, FileStorage};
 pub use message::{
     Append, AppendOk, AppendReject, Entry, HardState, Message, NotLeader, Outgoing, ReadState,
     Ready, Role, SoftState, VoteRequest, VoteResponse,

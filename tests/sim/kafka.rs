@@ -5,7 +5,7 @@ use glomers::challenges;
 use glomers::runner::TestOptions;
 use glomers::sim::SimOutcome;
 
-use crate::{SEEDS, assert_valid, run};
+use crate::{FEWER_SEEDS, SEEDS, assert_valid, run};
 
 /// The official flags of challenge `id` with `extra` on top, for a seed.
 fn official(id: &str, seed: u64, extra: &[&str]) -> TestOptions {
@@ -47,7 +47,7 @@ fn challenge_5a_single_node() {
 
 #[test]
 fn challenges_5b_5c_two_nodes() {
-    for seed in 0..SEEDS {
+    for seed in 0..FEWER_SEEDS {
         let outcome = run("kafka", official("5c", seed, &[]));
         assert_valid_and_available(&outcome);
         assert!(msgs_per_op(&outcome) < 0.1, "{}", outcome.replay_hint());

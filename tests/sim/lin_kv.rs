@@ -10,7 +10,7 @@ use glomers::runner::TestOptions;
 use glomers::runner::options::{Fault, LatencyDist, WorkloadName};
 use glomers::sim::SimOutcome;
 
-use crate::{SEEDS, assert_valid, options, run};
+use crate::{FEWER_SEEDS, SEEDS, assert_valid, options, run};
 
 /// The official lin-kv flags.
 fn official(seed: u64) -> TestOptions {
@@ -77,7 +77,7 @@ fn run_valid(opts: TestOptions) -> SimOutcome {
 
 #[test]
 fn lin_kv_without_faults_serves_everything() {
-    for seed in 0..SEEDS {
+    for seed in 0..FEWER_SEEDS {
         let outcome = run_valid(official(seed));
         let served = served_fraction(&outcome.history);
         assert!(served >= 0.999, "{served}: {}", outcome.replay_hint());
