@@ -214,15 +214,20 @@ fn charts_html(run: &Run) -> String {
             }
         }
     }
-    let periods = plot::partition_periods(history);
-    if !periods.is_empty() {
+    for fault in &plot::FAULTS {
+        let periods = plot::fault_periods(history, fault);
+        if periods.is_empty() {
+            continue;
+        }
         let spans: Vec<String> = periods
             .iter()
             .map(|(a, b)| format!("{a:.1}–{b:.1} s"))
             .collect();
+        let mut label = fault.label.to_string();
+        label[..1].make_ascii_uppercase();
         let _ = writeln!(
             out,
-            "<p class=\"note\">Network partitioned (shaded): {}</p>",
+            "<p class=\"note\">{label} (shaded): {}</p>",
             spans.join(", ")
         );
     }

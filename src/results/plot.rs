@@ -1,6 +1,7 @@
 //! The report's charts, drawn as SVG with `plotters`: latency of every
-//! operation over time and the completion rate, with the periods when the
-//! network was partitioned shaded, as Jepsen's perf plots do.
+//! operation over time and the completion rate, with the periods of each
+//! fault (network partitioned, nodes killed, nodes paused) shaded, as
+//! Jepsen's perf plots do.
 
 use std::collections::BTreeMap;
 
@@ -13,7 +14,38 @@ const SIZE: (u32, u32) = (880, 320);
 /// More points than this are thinned evenly: a browser draws thousands of
 /// SVG circles quickly, hundreds of thousands slowly.
 const MAX_POINTS: usize = 5000;
-const PARTITION: RGBColor = RGBColor(250, 200, 190);
+/// A kind of fault the nemesis injects, as the history records it.
+pub struct Fault {
+    /// The nemesis operation that begins it, and the one that ends it.
+    pub start: &'static str,
+    pub stop: &'static str,
+    /// What the shading means, in the legend and the report.
+    pub label: &'static str,
+    colour: RGBColor,
+}
+
+/// The faults the report shades: partitions, kills (until the restart) and
+/// pauses (until the resume).
+pub const FAULTS: [Fault; 3] = [
+    Fault {
+        start: "start-partition",
+        stop: "stop-partition",
+        label: "network partitioned",
+        colour: RGBColor(250, 200, 190),
+    },
+    Fault {
+        start: "kill",
+        stop: "start",
+        label: "nodes killed",
+        colour: RGBColor(190, 190, 190),
+    },
+    Fault {
+        start: "pause",
+        stop: "resume",
+        label: "nodes paused",
+        colour: RGBColor(190, 210, 250),
+    },
+];
 const FAILED: RGBColor = RGBColor(214, 39, 40);
 const INDETERMINATE: RGBColor = RGBColor(255, 127, 14);
 /// Colours for the operation functions (`read`, `broadcast`, ...).
@@ -33,18 +65,23 @@ fn seconds(op: &Op) -> f64 {
 /// When the network was partitioned, in seconds: from each
 /// `start-partition` to the next `stop-partition` (or the end).
 pub fn partition_periods(history: &History) -> Vec<(f64, f64)> {
+    fault_periods(history, &FAULTS[0])
+}
+
+/// When a fault was in effect, in seconds: from each of its start
+/// operations to the next stop operation (or the end). The nemesis records
+/// an invocation and a completion of each; the first of a pair counts.
+pub fn fault_periods(history: &History, fault: &Fault) -> Vec<(f64, f64)> {
     let end = history.ops().last().map_or(0.0, seconds);
     let mut periods = Vec::new();
     let mut started: Option<f64> = None;
     for op in history.ops().iter().filter(|op| !op.is_client()) {
-        match op.f.as_str() {
-            "start-partition" => started = started.or(Some(seconds(op))),
-            "stop-partition" => {
-                if let Some(from) = started.take() {
-                    periods.push((from, seconds(op)));
-                }
-            }
-            _ => {}
+        if op.f == fault.start {
+            started = started.or(Some(seconds(op)));
+        } else if op.f == fault.stop
+            && let Some(from) = started.take()
+        {
+            periods.push((from, seconds(op)));
         }
     }
     if let Some(from) = started {
@@ -244,23 +281,26 @@ fn time_span(history: &History) -> f64 {
 type Chart<'a, Y> =
     ChartContext<'a, SVGBackend<'a>, Cartesian2d<plotters::coord::types::RangedCoordf64, Y>>;
 
-/// Shades the partitioned periods behind the data.
+/// Shades the periods of every fault behind the data, one colour each.
 fn shade<Y>(chart: &mut Chart<'_, Y>, history: &History, y_min: f64, y_max: f64) -> Result<()>
 where
     Y: Ranged<ValueType = f64>,
 {
-    let periods = partition_periods(history);
-    if periods.is_empty() {
-        return Ok(());
+    for fault in &FAULTS {
+        let periods = fault_periods(history, fault);
+        if periods.is_empty() {
+            continue;
+        }
+        let colour = fault.colour;
+        let rects = periods.into_iter().map(|(from, to)| {
+            Rectangle::new([(from, y_min), (to, y_max)], colour.mix(0.5).filled())
+        });
+        chart
+            .draw_series(rects)
+            .map_err(plot_error)?
+            .label(fault.label)
+            .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 16, y + 5)], colour.filled()));
     }
-    let rects = periods.into_iter().map(|(from, to)| {
-        Rectangle::new([(from, y_min), (to, y_max)], PARTITION.mix(0.6).filled())
-    });
-    chart
-        .draw_series(rects)
-        .map_err(plot_error)?
-        .label("network partitioned")
-        .legend(|(x, y)| Rectangle::new([(x, y - 5), (x + 16, y + 5)], PARTITION.filled()));
     Ok(())
 }
 
@@ -307,6 +347,31 @@ mod tests {
     #[test]
     fn partitions_are_paired_start_to_stop() {
         assert_eq!(partition_periods(&history()), [(0.0, 2.0)]);
+    }
+
+    #[test]
+    fn kills_and_pauses_are_shaded_until_restart_and_resume() {
+        let mut ops = history().ops().to_vec();
+        let mut push = |time: u64, f: &str| {
+            let index = ops.len();
+            ops.push(Op::new(
+                index,
+                time,
+                OpType::Info,
+                Process::Nemesis,
+                f,
+                json!(null),
+            ));
+        };
+        push(2_100_000_000, "kill");
+        push(2_500_000_000, "start");
+        push(2_600_000_000, "pause");
+        push(2_900_000_000, "resume");
+        let history = History::new(ops);
+        assert_eq!(fault_periods(&history, &FAULTS[1]), [(2.1, 2.5)]);
+        assert_eq!(fault_periods(&history, &FAULTS[2]), [(2.6, 2.9)]);
+        let svg = latency_svg(&history).unwrap();
+        assert!(svg.contains("nodes killed") && svg.contains("nodes paused"));
     }
 
     #[test]

@@ -149,7 +149,7 @@ impl Summary {
             challenge: cx.challenge.map(|c| c.id.to_string()),
             title: cx.challenge.map(|c| c.title.to_string()),
             workload: workload_name(run, &flags),
-            nemesis: if partitions { "partition" } else { "none" }.to_string(),
+            nemesis: nemesis_label(run, &flags),
             // Unknown flags (a run added by hand) are neither official nor not.
             official: cx
                 .challenge
@@ -271,17 +271,50 @@ fn fnv(text: &str) -> u64 {
 /// Partitions happened if the flags ask for them, our options say so, or
 /// (for a run known only by its files) the history has nemesis entries.
 fn had_partitions(run: &Run, flags: &[String]) -> bool {
-    if !flags.is_empty() {
-        return nemesis_flag(flags).is_some_and(|n| n.split(',').any(|f| f == "partition"));
-    }
-    if let Some(nemesis) = run.options.as_ref().and_then(|o| o["nemesis"].as_array()) {
-        return nemesis.iter().any(|f| f == "partition");
-    }
-    run.history.as_ref().is_some_and(|h| {
-        h.ops()
+    faults(run, flags).iter().any(|f| f == "partition")
+}
+
+/// The nemesis faults of a run, from its flags, our options, or (for a run
+/// known only by its files) the history's nemesis entries; in a fixed order.
+fn faults(run: &Run, flags: &[String]) -> Vec<String> {
+    let mut faults: Vec<String> = if !flags.is_empty() {
+        nemesis_flag(flags)
+            .map(|n| n.split(',').map(String::from).collect())
+            .unwrap_or_default()
+    } else if let Some(nemesis) = run.options.as_ref().and_then(|o| o["nemesis"].as_array()) {
+        nemesis
             .iter()
-            .any(|op| !op.is_client() && op.f == "start-partition")
-    })
+            .filter_map(|f| f.as_str().map(String::from))
+            .collect()
+    } else {
+        let ops = run.history.as_ref().map(|h| h.ops()).unwrap_or_default();
+        let seen = |f: &str| ops.iter().any(|op| !op.is_client() && op.f == f);
+        [
+            ("start-partition", "partition"),
+            ("kill", "kill"),
+            ("pause", "pause"),
+        ]
+        .into_iter()
+        .filter(|(f, _)| seen(f))
+        .map(|(_, fault)| fault.to_string())
+        .collect()
+    };
+    let rank = |f: &String| ["partition", "kill", "pause"].iter().position(|k| k == f);
+    faults.retain(|f| !f.is_empty());
+    faults.sort_by_key(rank);
+    faults.dedup();
+    faults
+}
+
+/// How a run's nemesis is named in tables and file names: `none`,
+/// `partition`, or the faults joined by `+` (`partition+kill`).
+fn nemesis_label(run: &Run, flags: &[String]) -> String {
+    let faults = faults(run, flags);
+    if faults.is_empty() {
+        "none".to_string()
+    } else {
+        faults.join("+")
+    }
 }
 
 /// The value of `--nemesis` in a flag list.

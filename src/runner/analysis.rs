@@ -12,7 +12,7 @@ use serde_json::{Map, Value, json};
 use super::TestOptions;
 use super::net::{NetStats, TrafficCounts};
 use crate::checker::{self, QUANTILES, Validity, stats};
-use crate::history::{History, NANOS_PER_MS, Time};
+use crate::history::{History, NANOS_PER_MS, Op, Time};
 use crate::workload::Workload;
 
 /// The composed analysis of one run.
@@ -122,6 +122,44 @@ pub fn latencies(history: &History) -> BTreeMap<String, BTreeMap<String, BTreeMa
         }
     }
     out
+}
+
+/// Error names that are definite answers about the data rather than a
+/// refusal to serve: Maelstrom's errors 20, 21 and 22.
+const DATA_ANSWERS: [&str; 3] = [
+    "key-does-not-exist",
+    "key-already-exists",
+    "precondition-failed",
+];
+
+/// The fraction of client invocations that were served: completed ok, or
+/// failed with a definite answer about the data (a missing key, a cas whose
+/// expected value did not match). Maelstrom's `ok-fraction` counts those
+/// answers as failures, which caps it near 0.6 for any correct store under
+/// lin-kv's random cas values; this is the availability such a store can
+/// be held to.
+pub fn served_fraction(history: &History) -> f64 {
+    let clients = || history.ops().iter().filter(|op| op.is_client());
+    let invocations = clients().filter(|op| op.is_invoke()).count();
+    let served = clients()
+        .filter(|op| op.is_ok() || (op.is_fail() && is_data_answer(op)))
+        .count();
+    if invocations == 0 {
+        1.0
+    } else {
+        served as f64 / invocations as f64
+    }
+}
+
+/// Whether a failed operation failed with a definite answer about the data
+/// (errors 20-22) rather than a refusal to serve.
+pub fn is_data_answer(op: &Op) -> bool {
+    let name = op
+        .error
+        .as_ref()
+        .and_then(|e| e.get(0))
+        .and_then(|n| n.as_str());
+    name.is_some_and(|name| DATA_ANSWERS.contains(&name))
 }
 
 /// Quantiles (ms) of how late deliveries were relative to their deadlines.

@@ -149,6 +149,7 @@ pub fn extras(
         "seed": opts.seed,
         "options": opts,
         "latencies": analysis::latencies(history),
+        "served-fraction": analysis::served_fraction(history),
         "delivery-lag-ms": analysis::delivery_lag(net),
         "delivered-within-2ms": analysis::delivered_within(net, 2 * NANOS_PER_MS),
         "dropped-by-partitions": net.dropped,

@@ -210,11 +210,19 @@ pub fn summary(results: &Value, opts: &TestOptions, dir: Option<&Path>) -> Strin
         Some(Availability::Fraction(f)) => format!(" (required: {f})"),
         None => String::new(),
     };
+    let ok_fraction = availability["ok-fraction"].as_f64().unwrap_or(0.0);
+    // Worth a mention only where definite answers (missing key, cas
+    // mismatch) make the two differ.
+    let served = match results["glomers"]["served-fraction"].as_f64() {
+        Some(served) if (served - ok_fraction).abs() > 1e-9 => format!(
+            " (served {served:.4}: ok, or a definite answer such as a missing key or a cas mismatch)"
+        ),
+        _ => String::new(),
+    };
     row(
         "Availability",
         format!(
-            "{:.4}{target}{}",
-            availability["ok-fraction"].as_f64().unwrap_or(0.0),
+            "{ok_fraction:.4}{target}{}{served}",
             mark(&availability["valid?"])
         ),
     );
