@@ -125,6 +125,28 @@ fn garbage_on_stdout_is_skipped_and_counted() {
 }
 
 #[test]
+fn messages_to_unknown_clients_and_nodes_are_dropped_and_counted() {
+    let s = Scratch::new("unknown-dest");
+    // Before each answer, a stray reply to a client that never existed and
+    // a message to a node outside the cluster.
+    let bin = s.script(
+        "node.py",
+        &echo_node(
+            r#"    for d in ["c999", "n42"]:
+        print(json.dumps({"src": m["dest"], "dest": d, "body": {"type": "echo_ok", "in_reply_to": 7}}), flush=True)"#,
+        ),
+    );
+    let out = glomers(&s.0, &bin, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let results = fs::read_to_string(s.0.join("echo/latest/results.json")).unwrap();
+    let results: serde_json::Value = serde_json::from_str(&results).unwrap();
+    let unknown = results["glomers"]["to-unknown-destinations"]
+        .as_u64()
+        .unwrap();
+    assert!(unknown >= 2, "{}", results["glomers"]);
+}
+
+#[test]
 fn a_node_that_exits_crashes_the_test_with_its_last_words_and_keeps_the_history() {
     let s = Scratch::new("exits");
     let bin = s.script(
