@@ -11,7 +11,7 @@ use clap::{Args, Parser, Subcommand};
 #[path = "glomers/results_cmd.rs"]
 mod results_cmd;
 
-use glomers::challenges;
+use glomers::challenges::{self, Partitions, Source, When};
 use glomers::checker::Validity;
 use glomers::runner::cli::TestArgs;
 use glomers::runner::report::{self, Reporter};
@@ -318,15 +318,27 @@ fn list_challenges() -> ExitCode {
             format!(" (also: {})", aliases.join(", "))
         };
         println!("{:<7} {:<28} {}{alias}", c.id, c.name, c.title);
-        println!("        binary {}, partitions {:?}", c.binary, c.partitions);
+        let partitions = match c.partitions {
+            Partitions::Required => "with partitions (official)",
+            Partitions::Optional => "with and without partitions",
+            Partitions::Never => "never partitioned (one node)",
+        };
+        println!("        binary {}, {partitions}", c.binary);
         println!("        flags  {}", c.flags.join(" "));
         for t in c.targets {
+            let source = match t.source {
+                Source::Challenge => "the challenge's limit",
+                Source::Ours => "our goal",
+            };
+            let when = match t.when {
+                When::Always => "",
+                When::WithPartitions => ", with partitions",
+                When::WithoutPartitions => ", without partitions",
+            };
             println!(
-                "        target {} {} ({:?}, {:?})",
+                "        target {} {} ({source}{when})",
                 t.metric.label(),
-                t.bound(),
-                t.source,
-                t.when
+                t.bound()
             );
         }
     }
