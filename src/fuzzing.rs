@@ -170,7 +170,11 @@ impl<'a> Bytes<'a> {
             1 => json!(self.byte().is_multiple_of(2)),
             2 => json!(self.byte() as i64 - 128),
             3 => json!(self.u64()),
-            4 => json!(-(self.u64() as i64).abs().max(1)),
+            4 => json!(
+                (self.u64() as i64)
+                    .checked_abs()
+                    .map_or(i64::MIN, |a| -a.max(1))
+            ),
             5 => json!(self.u64() as f64 / 7.0),
             6 => json!((self.byte() % 16).to_string()),
             7 => json!(format!("n{}", self.byte() % 8)),
@@ -741,6 +745,16 @@ mod tests {
         let mut input = generator(&[0, 1, 2, 0, 0]);
         input.saw(vec![sync]);
         assert_eq!(input.replay()["body"]["totals"]["n0"], 6);
+    }
+
+    #[test]
+    fn negative_numbers_reach_i64_min_without_overflowing() {
+        let data = [4, 0x80, 0, 0, 0, 0, 0, 0, 0];
+        assert_eq!(Bytes::new(&data).value(0), json!(i64::MIN));
+        let data = [4, 0, 0, 0, 0, 0, 0, 0, 0];
+        assert_eq!(Bytes::new(&data).value(0), json!(-1));
+        let data = [4, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xfe];
+        assert_eq!(Bytes::new(&data).value(0), json!(-2));
     }
 
     #[test]
