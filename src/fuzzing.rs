@@ -229,6 +229,45 @@ fn request_types(target: &str) -> Option<&'static [&'static str]> {
     })
 }
 
+/// Bodies of messages a target's peers send it, for the structured harness
+/// to mutate and send as theirs: shapes the node's own output may take long
+/// to show, like the Raft answers that make a lin-kv node a leader.
+fn peer_templates(target: &str) -> &'static [&'static str] {
+    match target {
+        "broadcast" => &[r#"{"type":"sync","set":[[1,3],[7,7]],"reply":true}"#],
+        "g-counter" => &[r#"{"type":"totals","totals":{"n1":3,"n2":1},"reply":true}"#],
+        "kafka" => &[
+            r#"{"type":"sync","feed":5,"from":0,"to":2,"known":[9,9,9],"complete":true,
+                "need":0,"ack":null,"entries":[{"msg":["k",4,7]},{"commit":["k",4]}]}"#,
+        ],
+        "txn" => &[r#"{"type":"sync","feed":5,"from":0,"to":1,"ack":null,
+                "entries":[{"version":[1,1],"writes":[[1,2],[3,null]]}]}"#],
+        "lin-kv" => &[
+            r#"{"type":"peer","relaying":false,"msg":{"type":"raft",
+                "raft":{"type":"pre_vote_resp","term":1,"granted":true}}}"#,
+            r#"{"type":"peer","relaying":false,"msg":{"type":"raft",
+                "raft":{"type":"vote_resp","term":1,"granted":true}}}"#,
+            r#"{"type":"peer","relaying":false,"msg":{"type":"raft",
+                "raft":{"type":"append_ok","term":1,"index":1,"round":1}}}"#,
+            r#"{"type":"peer","relaying":false,"msg":{"type":"raft",
+                "raft":{"type":"append_reject","term":1,"index":1,"hint_index":1,
+                        "hint_term":1,"round":1}}}"#,
+            r#"{"type":"peer","relaying":false,"msg":{"type":"raft",
+                "raft":{"type":"append","term":1,"prev_index":0,"prev_term":0,"commit":2,
+                        "round":1,"entries":[{"index":1,"term":1},{"index":2,"term":1,
+                        "cmd":{"client":"c7","msg_id":3,"op":{"f":"write","key":1,"value":2}}}]}}}"#,
+            r#"{"type":"peer","relaying":true,"msg":{"type":"forward","hops":0,
+                "request":{"client":"c7","msg_id":4,"op":{"f":"cas","key":1,"from":2,"to":3}}}}"#,
+            r#"{"type":"relay","to":"n2","relaying":true,"msg":{"type":"raft",
+                "raft":{"type":"vote","term":2,"last_index":0,"last_term":0}}}"#,
+            r#"{"type":"relayed","from":"n2","relaying":false,"msg":{"type":"raft",
+                "raft":{"type":"pre_vote","term":1,"last_index":0,"last_term":0}}}"#,
+            r#"{"type":"pong","sent_us":0}"#,
+        ],
+        _ => &[],
+    }
+}
+
 /// Runs a target's harness on fuzz input: the first byte picks raw lines
 /// or structured messages (and, for broadcast, the mode), the rest is the
 /// input.
@@ -238,20 +277,17 @@ pub fn run_target(target: &str, data: &[u8]) -> Result<(), Violation> {
         unique_ids::UniqueIdsNode,
     };
     let (mode, rest) = data.split_first().map_or((0, data), |(m, r)| (*m, r));
-    let Some(types) = request_types(target) else {
-        return Err(Violation(format!("unknown fuzz target {target:?}")));
-    };
-    fn run<N: Node>(node: N, raw: bool, types: &[&str], data: &[u8]) -> Result<(), Violation> {
+    fn run<N: Node>(node: N, raw: bool, target: &str, data: &[u8]) -> Result<(), Violation> {
         if raw {
-            raw_lines(node, data)
-        } else {
-            structured(node, types, data)
+            return raw_lines(node, data);
         }
+        let types = request_types(target).unwrap_or_default();
+        structured_with(node, types, peer_templates(target), data)
     }
     let raw = mode.is_multiple_of(2);
     match target {
-        "echo" => run(EchoNode, raw, types, rest),
-        "unique-ids" => run(UniqueIdsNode::default(), raw, types, rest),
+        "echo" => run(EchoNode, raw, target, rest),
+        "unique-ids" => run(UniqueIdsNode::default(), raw, target, rest),
         "broadcast" => {
             let mode = if mode & 2 == 0 {
                 broadcast::Mode::Messages
@@ -259,16 +295,16 @@ pub fn run_target(target: &str, data: &[u8]) -> Result<(), Violation> {
                 broadcast::Mode::Latency
             };
             let node = broadcast::BroadcastNode::new(broadcast::Config::new(mode));
-            run(node, raw, types, rest)
+            run(node, raw, target, rest)
         }
         "g-counter" => {
             let node = g_counter::CounterNode::new(g_counter::Config::default());
-            run(node, raw, types, rest)
+            run(node, raw, target, rest)
         }
-        "kafka" => run(KafkaNode::default(), raw, types, rest),
-        "txn" => run(TxnNode::default(), raw, types, rest),
-        "lin-kv" => run(LinKvNode::default(), raw, types, rest),
-        other => Err(Violation(format!("no node for fuzz target {other:?}"))),
+        "kafka" => run(KafkaNode::default(), raw, target, rest),
+        "txn" => run(TxnNode::default(), raw, target, rest),
+        "lin-kv" => run(LinKvNode::default(), raw, target, rest),
+        other => Err(Violation(format!("unknown fuzz target {other:?}"))),
     }
 }
 
@@ -301,6 +337,17 @@ pub fn raw_lines<N: Node>(node: N, data: &[u8]) -> Result<(), Violation> {
 /// peers, interleaved with time passing. The first byte picks the
 /// cluster: n0 or n1 of three nodes, or n0 alone.
 pub fn structured<N: Node>(node: N, request_types: &[&str], data: &[u8]) -> Result<(), Violation> {
+    structured_with(node, request_types, &[], data)
+}
+
+/// [`structured`], with `templates` (message bodies as JSON) mutated and
+/// sent as the peers' besides the node's own messages.
+pub fn structured_with<N: Node>(
+    node: N,
+    request_types: &[&str],
+    templates: &[&str],
+    data: &[u8],
+) -> Result<(), Violation> {
     let mut bytes = Bytes::new(data);
     let (me, ids): (&str, &[&str]) = match bytes.choose(3) {
         0 => ("n0", &["n0", "n1", "n2"]),
@@ -312,6 +359,7 @@ pub fn structured<N: Node>(node: N, request_types: &[&str], data: &[u8]) -> Resu
     let mut input = Generator {
         bytes,
         types: request_types,
+        templates,
         me,
         msg_id: 1,
         sent: VecDeque::new(),
@@ -377,6 +425,8 @@ fn feed<N: Node>(
 struct Generator<'a> {
     bytes: Bytes<'a>,
     types: &'a [&'a str],
+    /// Bodies of peer messages, as JSON.
+    templates: &'a [&'a str],
     me: &'a str,
     msg_id: u64,
     /// The node's latest messages to anyone.
@@ -464,22 +514,31 @@ impl Generator<'_> {
         self.envelope(&src, body)
     }
 
-    /// One of the node's messages, mutated a little, as if a peer had
-    /// sent it: the shape of the node's internal messages with wrong,
-    /// missing, extreme or unknown parts.
+    /// One of the node's messages or of the templates, mutated a little,
+    /// as if a peer had sent it: the shape of the node's internal messages
+    /// with wrong, missing, extreme or unknown parts.
     fn replay(&mut self) -> Value {
-        if self.sent.is_empty() {
+        let (sent, templates) = (self.sent.len(), self.templates.len());
+        if sent + templates == 0 {
             return self.fresh();
         }
-        let i = self.bytes.choose(self.sent.len());
-        let message = &self.sent[i];
-        let dest = message["dest"].as_str().unwrap_or("");
-        let src = if SOURCES.contains(&dest) && dest != "c7" {
-            dest.to_string()
+        let i = self.bytes.choose(sent + templates);
+        let (src, body) = if i < sent {
+            let message = &self.sent[i];
+            let dest = message["dest"].as_str().unwrap_or("");
+            let src = if SOURCES.contains(&dest) && dest != "c7" {
+                dest.to_string()
+            } else {
+                SOURCES[self.bytes.choose(SOURCES.len())].to_string()
+            };
+            (src, message["body"].clone())
         } else {
-            SOURCES[self.bytes.choose(SOURCES.len())].to_string()
+            // From n0, n1 or n2.
+            let src = SOURCES[1 + self.bytes.choose(3)].to_string();
+            let body = serde_json::from_str(self.templates[i - sent]).unwrap_or_default();
+            (src, body)
         };
-        let Value::Object(mut body) = message["body"].clone() else {
+        let Value::Object(mut body) = body else {
             return self.fresh();
         };
         body.remove("msg_id");
@@ -698,6 +757,7 @@ mod tests {
         Generator {
             bytes: Bytes::new(data),
             types: &["add", "read"],
+            templates: &[],
             me: "n0",
             msg_id: 1,
             sent: VecDeque::new(),
@@ -755,6 +815,32 @@ mod tests {
         assert_eq!(Bytes::new(&data).value(0), json!(-1));
         let data = [4, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xfe];
         assert_eq!(Bytes::new(&data).value(0), json!(-2));
+    }
+
+    #[test]
+    fn every_peer_template_is_a_message_its_node_accepts() {
+        use crate::solutions::{broadcast, g_counter, kafka, lin_kv, txn};
+        fn accepted<N: Node>(template: &str) {
+            let line = format!(r#"{{"src":"n1","dest":"n0","body":{template}}}"#);
+            let decoded = Runtime::<N>::decode(&line).map(|d| d.0);
+            match decoded {
+                Ok(Inbound::Message(_)) => {}
+                Ok(Inbound::Malformed { error, .. }) => panic!("{template}: {error}"),
+                _ => panic!("{template} is no message of its node"),
+            }
+        }
+        for target in TARGETS {
+            for template in peer_templates(target) {
+                match target {
+                    "broadcast" => accepted::<broadcast::BroadcastNode>(template),
+                    "g-counter" => accepted::<g_counter::CounterNode>(template),
+                    "kafka" => accepted::<kafka::KafkaNode>(template),
+                    "txn" => accepted::<txn::TxnNode>(template),
+                    "lin-kv" => accepted::<lin_kv::LinKvNode>(template),
+                    other => panic!("no node for {other}'s templates"),
+                }
+            }
+        }
     }
 
     #[test]
