@@ -1076,3 +1076,21 @@ fn terms_and_indexes_no_cluster_reaches_are_ignored() {
     follower.step("n1", vote(IMPLAUSIBLE - 1, 0, 0));
     assert_eq!(follower.term(), IMPLAUSIBLE - 1);
 }
+
+#[test]
+fn an_append_that_contradicts_a_committed_entry_is_ignored() {
+    let mut node = node(3);
+    node.step("n1", append(1, (0, 0), entries(1, &[1, 1]), 1));
+    sent(&mut node);
+    assert_eq!(node.commit_index(), 1);
+    // A leader of term 2 that lacks committed entry 1 cannot exist; this
+    // one used to make the node panic.
+    node.step("n1", append(2, (0, 0), entries(1, &[2]), 1));
+    assert_eq!(terms(&node), [1, 1]);
+    assert_eq!(node.commit_index(), 1);
+    assert!(sent(&mut node).is_empty());
+    // The uncommitted entry 2 may still be replaced.
+    node.step("n1", append(2, (1, 1), entries(2, &[2]), 2));
+    assert_eq!(terms(&node), [1, 2]);
+    assert_eq!(node.commit_index(), 2);
+}
