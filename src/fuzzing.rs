@@ -519,12 +519,16 @@ impl Generator<'_> {
     /// with wrong, missing, extreme or unknown parts.
     fn replay(&mut self) -> Value {
         let (sent, templates) = (self.sent.len(), self.templates.len());
-        if sent + templates == 0 {
-            return self.fresh();
-        }
-        let i = self.bytes.choose(sent + templates);
-        let (src, body) = if i < sent {
-            let message = &self.sent[i];
+        // Half and half, when there are both: the node's messages outnumber
+        // the templates, whose shapes matter as much.
+        let own = match (sent, templates) {
+            (0, 0) => return self.fresh(),
+            (_, 0) => true,
+            (0, _) => false,
+            _ => self.bytes.choose(2) == 0,
+        };
+        let (src, body) = if own {
+            let message = &self.sent[self.bytes.choose(sent)];
             let dest = message["dest"].as_str().unwrap_or("");
             let src = if SOURCES.contains(&dest) && dest != "c7" {
                 dest.to_string()
@@ -535,7 +539,8 @@ impl Generator<'_> {
         } else {
             // From n0, n1 or n2.
             let src = SOURCES[1 + self.bytes.choose(3)].to_string();
-            let body = serde_json::from_str(self.templates[i - sent]).unwrap_or_default();
+            let template = self.templates[self.bytes.choose(templates)];
+            let body = serde_json::from_str(template).unwrap_or_default();
             (src, body)
         };
         let Value::Object(mut body) = body else {
