@@ -60,6 +60,12 @@ use std::time::Duration;
 use glomers::{Context, ErrorCode, Message, Node, NodeId, TimerId};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+/// The most values a node holds. A `read` lists them all, so a set has to
+/// stay small enough to print: a sync whose set would take the node past
+/// this is ignored (one range on the wire can claim 2^64 values), and a
+/// broadcast past it is refused. Maelstrom's workloads stay far below.
+pub const MAX_VALUES: u64 = 1 << 20;
+
 // ----- Messages ---------------------------------------------------------------
 
 #[derive(Serialize, Deserialize)]
@@ -212,6 +218,11 @@ impl BroadcastNode {
             ctx.reply_to(src, msg_id, &Payload::BroadcastOk);
             return;
         }
+        if self.values.count() >= MAX_VALUES {
+            let text = format!("this node holds {MAX_VALUES} values, its most");
+            ctx.reply_error_to(src, msg_id, ErrorCode::Abort, &text);
+            return;
+        }
         if let Err(e) = self.persist(value) {
             let text = format!("cannot make the value durable: {e}");
             ctx.reply_error_to(src, msg_id, ErrorCode::TemporarilyUnavailable, &text);
@@ -237,6 +248,10 @@ impl BroadcastNode {
         // Only nodes sync (answering anyone else could mean writing to an
         // endpoint Maelstrom has closed).
         if !ctx.node_ids().iter().any(|node| node == from) {
+            return;
+        }
+        if self.values.union(&set).count() > MAX_VALUES {
+            eprintln!("broadcast: ignoring a sync from {from} past {MAX_VALUES} values");
             return;
         }
         // Only star links are tracked: in latency mode every node hears
@@ -479,6 +494,13 @@ impl RangeSet {
         }
     }
 
+    /// The number of values (saturating: one range may hold 2^64).
+    pub fn count(&self) -> u64 {
+        self.ranges.iter().fold(0, |n: u64, &(lo, hi)| {
+            n.saturating_add(hi.abs_diff(lo)).saturating_add(1)
+        })
+    }
+
     pub fn contains(&self, value: i64) -> bool {
         let i = self.ranges.partition_point(|r| r.1 < value);
         self.ranges.get(i).is_some_and(|r| r.0 <= value)
@@ -637,6 +659,10 @@ mod tests {
             json!([[1, 3], [5, 5], [7, 7]])
         );
         assert_eq!(s.iter().collect::<Vec<_>>(), [1, 2, 3, 5, 7]);
+        assert_eq!(s.count(), 5);
+        assert_eq!(RangeSet::default().count(), 0);
+        let all = RangeSet::from_ranges(vec![(i64::MIN, i64::MAX)]).unwrap();
+        assert_eq!(all.count(), u64::MAX);
         let mut t = s.clone();
         assert!(t.union_with(&set(&[4, 6])));
         assert!(!t.union_with(&s));
@@ -695,6 +721,36 @@ mod tests {
         assert!(deliver(&mut rt, "n0", body, ms(1)).is_empty());
         let out = deliver(&mut rt, "c1", json!({"type": "read", "msg_id": 3}), ms(1));
         assert_eq!(out[0]["body"]["messages"], json!([]));
+    }
+
+    #[test]
+    fn a_node_holds_no_more_values_than_a_read_can_list() {
+        let mut rt = start("n1", Mode::Messages);
+        // One range can claim more values than any reply could list.
+        for set in [json!([[0, i64::MAX]]), json!([[i64::MIN, i64::MAX]])] {
+            let body = json!({"type": "sync", "set": set});
+            assert!(deliver(&mut rt, "n0", body, ms(1)).is_empty());
+            let out = deliver(&mut rt, "c1", json!({"type": "read", "msg_id": 3}), ms(1));
+            assert_eq!(out[0]["body"]["messages"], json!([]));
+        }
+        // Up to the limit is fine; past it, syncs are ignored and new
+        // broadcasts refused.
+        let max = MAX_VALUES as i64;
+        let body = json!({"type": "sync", "set": [[1, max - 1]]});
+        deliver(&mut rt, "n0", body, ms(2));
+        let body = json!({"type": "sync", "set": [[max + 1, max + 2]]});
+        deliver(&mut rt, "n0", body, ms(2));
+        assert_eq!(rt.node().values.count(), MAX_VALUES - 1);
+        let body = json!({"type": "broadcast", "msg_id": 4, "message": 0});
+        let out = deliver(&mut rt, "c1", body, ms(3));
+        assert_eq!(out[0]["body"]["type"], "broadcast_ok");
+        let body = json!({"type": "broadcast", "msg_id": 5, "message": -1});
+        let out = deliver(&mut rt, "c1", body, ms(3));
+        assert_eq!(out[0]["body"]["code"], 14);
+        let body = json!({"type": "broadcast", "msg_id": 6, "message": 5});
+        let out = deliver(&mut rt, "c1", body, ms(3));
+        assert_eq!(out[0]["body"]["type"], "broadcast_ok");
+        assert_eq!(rt.node().values.count(), MAX_VALUES);
     }
 
     #[test]

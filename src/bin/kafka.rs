@@ -70,6 +70,11 @@ const LIST_TIMEOUT: Duration = Duration::from_millis(100);
 /// Clock ticks reserved in the journal at once (one second), so a restarted
 /// node resumes past every tick it used or promised.
 const RESERVE: u64 = 1_000_000;
+/// Ticks are microseconds: 2^52 of them is 142 years, which no clock
+/// reaches. A sync carrying a tick past it (a promise, a need, a message's
+/// offset) comes from a broken peer and is ignored, so that the clock stays
+/// far from where `tick + RESERVE` and `tick * n + i` overflow.
+const MAX_TICK: u64 = 1 << 52;
 
 /// Committed (or requested) offsets by key.
 pub type Offsets = BTreeMap<String, i64>;
@@ -534,6 +539,22 @@ impl KafkaNode {
             eprintln!("kafka: ignoring a sync from {src} for another cluster size");
             return;
         }
+        let n = self.n as u64;
+        let ticks = sync.entries.iter().filter_map(|entry| match entry {
+            Entry::Msg(_, offset, _) => Some(offset / n),
+            Entry::Commit(..) => None,
+        });
+        if !sync
+            .known
+            .iter()
+            .copied()
+            .chain([sync.need])
+            .chain(ticks)
+            .all(|t| t < MAX_TICK)
+        {
+            eprintln!("kafka: ignoring a sync from {src} with a tick past {MAX_TICK}");
+            return;
+        }
         self.clock.observe(ctx.now(), sync.known[p]);
         let (feed_len, feed_id) = (self.feed.len(), self.feed_id);
         let peer = self.peers.get_mut(&p).expect("a peer");
@@ -942,6 +963,35 @@ mod tests {
         }
         let a = c.send(0, "k", 1);
         assert_eq!(c.poll(0, json!({"k": 0})), json!({"k": [[a, 1]]}));
+    }
+
+    #[test]
+    fn a_sync_with_ticks_no_clock_reaches_is_ignored() {
+        let mut c = Cluster::new(2);
+        // A promise, a need or a message at tick 2^64 - 1: the node's clock
+        // jumped there, and its next reservation overflowed.
+        let max = u64::MAX;
+        let syncs = [
+            json!({"feed": 7, "from": 0, "to": 0, "entries": [], "known": [max, max],
+                   "complete": true, "need": 0, "ack": null}),
+            json!({"feed": 7, "from": 0, "to": 0, "entries": [], "known": [0, 0],
+                   "complete": true, "need": max, "ack": null}),
+            json!({"feed": 7, "from": 0, "to": 1, "entries": [{"msg": ["k", max, 1]}],
+                   "known": [0, 0], "complete": true, "need": 0, "ack": null}),
+        ];
+        for mut sync in syncs {
+            sync["type"] = json!("sync");
+            c.input(0, &json!({"src": "n1", "dest": "n0", "body": sync}));
+            c.wire.clear();
+            c.now += SYNC_INTERVAL;
+            c.nodes[0].fire_timers(c.now);
+            c.collect(0);
+            c.wire.clear();
+        }
+        let offset = c.send(0, "k", 5);
+        assert!(offset < MAX_TICK, "{offset}");
+        c.settle();
+        assert_eq!(c.poll(1, json!({"k": 0})), json!({"k": [[offset, 5]]}));
     }
 
     #[test]

@@ -74,25 +74,22 @@ impl<C: Clone> Log<C> {
     /// so a duplicated or reordered AppendEntries never shortens the log; the
     /// log is cut only at the first entry whose term differs.
     ///
-    /// # Panics
-    /// If that cut would remove an entry at or below `commit`: committed
-    /// entries are never overwritten unless Raft's safety is already broken.
-    pub fn merge(&mut self, entries: Vec<Entry<C>>, commit: u64) {
+    /// If that cut would remove an entry at or below `commit`, the log is
+    /// left as it was and the index of that entry is the error: committed
+    /// entries are never overwritten, and only a broken leader asks to.
+    pub fn merge(&mut self, entries: Vec<Entry<C>>, commit: u64) -> Result<(), u64> {
         for entry in entries {
             match self.term_at(entry.index) {
                 Some(term) if term == entry.term => continue,
-                Some(_) => {
-                    assert!(
-                        entry.index > commit,
-                        "raft: an AppendEntries conflicts with committed entry {}",
-                        entry.index
-                    );
-                    self.truncate_from(entry.index);
-                }
+                // The first conflict: every entry before it matched, so
+                // nothing has changed yet.
+                Some(_) if entry.index <= commit => return Err(entry.index),
+                Some(_) => self.truncate_from(entry.index),
                 None => {}
             }
             self.entries.push(entry);
         }
+        Ok(())
     }
 
     fn truncate_from(&mut self, index: u64) {
@@ -198,19 +195,22 @@ mod tests {
     fn merge_keeps_matching_entries_and_cuts_only_at_a_conflict() {
         let mut l = log(&[1, 1, 1, 1]);
         // A stale, shorter copy of what the log already has changes nothing.
-        l.merge(vec![entry(2, 1)], 0);
+        l.merge(vec![entry(2, 1)], 0).unwrap();
         assert_eq!(terms(&l), [1, 1, 1, 1]);
         assert!(l.unstable().is_empty());
         // A conflict at 3 cuts 3.. and appends the new suffix.
-        l.merge(vec![entry(2, 1), entry(3, 2)], 1);
+        l.merge(vec![entry(2, 1), entry(3, 2)], 1).unwrap();
         assert_eq!(terms(&l), [1, 1, 2]);
         assert_eq!(l.unstable().len(), 1);
         assert_eq!(l.all()[2].cmd, Some(300));
     }
 
     #[test]
-    #[should_panic(expected = "committed entry 2")]
     fn merge_refuses_to_overwrite_committed_entries() {
-        log(&[1, 1]).merge(vec![entry(2, 2)], 2);
+        let mut l = log(&[1, 1]);
+        let conflict = vec![entry(1, 1), entry(2, 2), entry(3, 2)];
+        assert_eq!(l.merge(conflict, 2), Err(2));
+        assert_eq!(terms(&l), [1, 1]);
+        assert!(l.unstable().is_empty());
     }
 }

@@ -129,7 +129,34 @@ pub enum Message<C> {
     AppendReject(AppendReject),
 }
 
+/// Terms and indexes from here on are never reached by a working cluster
+/// (a node would need 2^62 elections or entries): only a broken or
+/// malicious peer sends them, and [`super::Raft::step`] drops messages that
+/// carry one, so that a node's `term + 1` or `index + 1` cannot overflow.
+pub const IMPLAUSIBLE: u64 = 1 << 62;
+
 impl<C> Message<C> {
+    /// Whether every term and index in the message is below
+    /// [`IMPLAUSIBLE`].
+    pub fn is_plausible(&self) -> bool {
+        let numbers: Vec<u64> = match self {
+            Message::PreVote(m) | Message::Vote(m) => vec![m.term, m.last_index, m.last_term],
+            Message::PreVoteResp(m) | Message::VoteResp(m) => vec![m.term],
+            Message::Append(m) => {
+                let entries = m.entries.iter().flat_map(|e| [e.index, e.term]);
+                [m.term, m.prev_index, m.prev_term, m.commit]
+                    .into_iter()
+                    .chain(entries)
+                    .collect()
+            }
+            Message::AppendOk(m) => vec![m.term, m.index],
+            Message::AppendReject(m) => {
+                vec![m.term, m.index, m.hint_index, m.hint_term.unwrap_or(0)]
+            }
+        };
+        numbers.iter().all(|n| *n < IMPLAUSIBLE)
+    }
+
     /// The sender's term (for a pre-vote request, the term it would run in).
     pub fn term(&self) -> u64 {
         match self {

@@ -52,8 +52,8 @@ mod tests;
 
 pub use file_storage::{Durability, FileStorage};
 pub use message::{
-    Append, AppendOk, AppendReject, Entry, HardState, Message, NotLeader, Outgoing, ReadState,
-    Ready, Role, SoftState, VoteRequest, VoteResponse,
+    Append, AppendOk, AppendReject, Entry, HardState, IMPLAUSIBLE, Message, NotLeader, Outgoing,
+    ReadState, Ready, Role, SoftState, VoteRequest, VoteResponse,
 };
 pub use node::{Config, Raft};
 pub use storage::{MemStorage, Storage};

@@ -220,10 +220,14 @@ impl<C: Clone> Raft<C> {
     }
 
     /// Handles a message from peer `from`. Messages from non-members are
-    /// ignored.
+    /// ignored, and so are messages with terms or indexes no cluster
+    /// reaches (see [`Message::is_plausible`]).
     pub fn step(&mut self, from: &str, msg: Message<C>) {
         self.assert_advanced();
-        if !self.peers.iter().any(|p| p == from) || !self.observe_term(from, &msg) {
+        if !self.peers.iter().any(|p| p == from)
+            || !msg.is_plausible()
+            || !self.observe_term(from, &msg)
+        {
             return;
         }
         match msg {

@@ -22,22 +22,26 @@ impl<C: Clone> Raft<C> {
         }
         let reply = match self.log.term_at(req.prev_index) {
             Some(term) if term == req.prev_term => self.accept_append(req),
-            held => self.reject_append(&req, held),
+            held => Some(self.reject_append(&req, held)),
         };
-        self.send(from, reply);
+        if let Some(reply) = reply {
+            self.send(from, reply);
+        }
     }
 
-    fn accept_append(&mut self, req: Append<C>) -> Message<C> {
+    /// `None` for entries that contradict committed ones, which no correct
+    /// leader sends (Leader Completeness): they are ignored.
+    fn accept_append(&mut self, req: Append<C>) -> Option<Message<C>> {
         // What we know matches is what this request covers, not our whole
         // log: a suffix past it may still be stale.
         let matched = req.prev_index + req.entries.len() as u64;
-        self.log.merge(req.entries, self.commit);
+        self.log.merge(req.entries, self.commit).ok()?;
         self.commit = self.commit.max(req.commit.min(matched));
-        Message::AppendOk(AppendOk {
+        Some(Message::AppendOk(AppendOk {
             term: self.term,
             index: matched,
             round: req.round,
-        })
+        }))
     }
 
     /// Rejects with a hint: our last index + 1 when our log is too short,

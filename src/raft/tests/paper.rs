@@ -6,8 +6,8 @@ use serde_json::json;
 
 use crate::protocol::NodeId;
 use crate::raft::{
-    Append, AppendOk, AppendReject, Config, Entry, HardState, MemStorage, Message, NotLeader,
-    Outgoing, Raft, ReadState, Role, Storage, VoteRequest, VoteResponse,
+    Append, AppendOk, AppendReject, Config, Entry, HardState, IMPLAUSIBLE, MemStorage, Message,
+    NotLeader, Outgoing, Raft, ReadState, Role, Storage, VoteRequest, VoteResponse,
 };
 
 type Node = Raft<u64>;
@@ -1023,4 +1023,74 @@ fn a_null_command_is_not_a_no_op() {
     );
     let no_op: Entry<serde_json::Value> = serde_json::from_str(r#"{"index":1,"term":1}"#).unwrap();
     assert_eq!(no_op.cmd, None);
+}
+
+// Messages no correct peer sends.
+
+#[test]
+fn terms_and_indexes_no_cluster_reaches_are_ignored() {
+    let huge = u64::MAX;
+    let mut fresh = node(3);
+    // Adopting such a term made the next election's `term + 1` overflow;
+    // such a `prev_index` overflowed while checking the entries' numbers.
+    fresh.step(
+        "n1",
+        Message::VoteResp(VoteResponse {
+            term: huge,
+            granted: false,
+        }),
+    );
+    fresh.step("n1", vote(IMPLAUSIBLE, 0, 0));
+    fresh.step("n1", append(1, (huge, 0), vec![], 0));
+    fresh.step("n1", append(1, (0, 0), entries(1, &[1]), huge));
+    assert_eq!((fresh.term(), fresh.leader()), (0, None));
+    assert!(sent(&mut fresh).is_empty());
+    tick_until(&mut fresh, Role::Candidate);
+    assert_eq!(fresh.term(), 1);
+    // A leader ignores answers about indexes past any log (for a follower
+    // it probes, a reject's `index + 1` overflowed).
+    let mut lead = leader();
+    let term = lead.term();
+    lead.step(
+        "n1",
+        Message::AppendReject(AppendReject {
+            term,
+            index: huge,
+            hint_index: 1,
+            hint_term: None,
+            round: 1,
+        }),
+    );
+    lead.step(
+        "n1",
+        Message::AppendOk(AppendOk {
+            term,
+            index: huge,
+            round: 1,
+        }),
+    );
+    assert!(sent(&mut lead).is_empty());
+    assert_eq!(lead.role(), Role::Leader);
+    // Just below the limit is still a term like any other.
+    let mut follower = node(3);
+    follower.step("n1", vote(IMPLAUSIBLE - 1, 0, 0));
+    assert_eq!(follower.term(), IMPLAUSIBLE - 1);
+}
+
+#[test]
+fn an_append_that_contradicts_a_committed_entry_is_ignored() {
+    let mut node = node(3);
+    node.step("n1", append(1, (0, 0), entries(1, &[1, 1]), 1));
+    sent(&mut node);
+    assert_eq!(node.commit_index(), 1);
+    // A leader of term 2 that lacks committed entry 1 cannot exist; this
+    // one used to make the node panic.
+    node.step("n1", append(2, (0, 0), entries(1, &[2]), 1));
+    assert_eq!(terms(&node), [1, 1]);
+    assert_eq!(node.commit_index(), 1);
+    assert!(sent(&mut node).is_empty());
+    // The uncommitted entry 2 may still be replaced.
+    node.step("n1", append(2, (1, 1), entries(2, &[2]), 2));
+    assert_eq!(terms(&node), [1, 2]);
+    assert_eq!(node.commit_index(), 2);
 }
