@@ -42,6 +42,7 @@ pub mod challenges;
 pub mod checker;
 pub mod fuzzing;
 pub mod history;
+pub mod journal;
 pub mod kv;
 pub mod node;
 pub mod protocol;

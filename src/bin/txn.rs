@@ -40,11 +40,11 @@
 //! writes it acknowledged during its last sync interval.
 
 use std::collections::{BTreeMap, HashMap};
-use std::fs::{File, OpenOptions};
-use std::io::{self, Write};
+use std::io;
 use std::path::Path;
 use std::time::Duration;
 
+use glomers::journal::Journal;
 use glomers::{Context, ErrorCode, Message, Node};
 use rand::RngExt;
 use serde::{Deserialize, Serialize};
@@ -122,7 +122,7 @@ pub struct TxnNode {
     feed: Vec<(WriteSet, Option<Via>)>,
     feed_id: u64,
     peers: BTreeMap<usize, Peer>,
-    journal: Option<Journal>,
+    journal: Option<Journal<Record>>,
 }
 
 /// What a node knows about one peer.
@@ -349,44 +349,6 @@ impl TxnNode {
 enum Record {
     Feed(u64),
     Learned(WriteSet, Option<Via>),
-}
-
-/// An append-only file of records in the node's data directory.
-struct Journal {
-    file: File,
-}
-
-impl Journal {
-    /// Opens (or creates) the journal and reads its records. A torn last
-    /// line (the node was killed while writing it) is cut off.
-    fn open(path: &Path) -> io::Result<(Journal, Vec<Record>)> {
-        let bytes = match std::fs::read(path) {
-            Ok(bytes) => bytes,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
-            Err(e) => return Err(e),
-        };
-        let mut records = Vec::new();
-        let mut good = 0;
-        for line in bytes.split_inclusive(|b| *b == b'\n') {
-            let record = match line.split_last() {
-                Some((b'\n', json)) => serde_json::from_slice(json).ok(),
-                _ => None,
-            };
-            let Some(record) = record else { break };
-            records.push(record);
-            good += line.len() as u64;
-        }
-        let file = OpenOptions::new().create(true).append(true).open(path)?;
-        file.set_len(good)?;
-        Ok((Journal { file }, records))
-    }
-
-    /// Appends one record with a single write, before the caller acts on it.
-    fn append(&mut self, record: &Record) -> io::Result<()> {
-        let mut line = serde_json::to_vec(record)?;
-        line.push(b'\n');
-        self.file.write_all(&line)
-    }
 }
 
 fn main() -> anyhow::Result<()> {
