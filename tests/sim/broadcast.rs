@@ -8,29 +8,11 @@ use glomers::runner::TestOptions;
 use glomers::sim::{NetworkFaults, NodeFactory, SimOutcome, Simulation};
 use glomers::solutions::broadcast::{BroadcastNode, Config};
 
-use crate::{SEEDS, assert_valid, run};
-
-/// A sub-challenge's options (official flags plus `extra`, its environment
-/// included) for a seed.
-fn challenge(id: &str, seed: u64, extra: &[&str]) -> TestOptions {
-    let challenge = challenges::find(id).expect("a known challenge");
-    let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
-    let mut opts = challenge
-        .options("in-process", &extra)
-        .expect("valid flags");
-    opts.seed = seed;
-    opts.node_env.extend(
-        challenge
-            .env
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string())),
-    );
-    opts
-}
+use crate::{SEEDS, assert_valid, msgs_per_op, official, run};
 
 fn valid_across_seeds(id: &str, extra: &[&str]) {
     for seed in 0..SEEDS {
-        assert_valid(&run("broadcast", challenge(id, seed, extra)));
+        assert_valid(&run("broadcast", official(id, seed, extra)));
     }
 }
 
@@ -85,7 +67,7 @@ fn challenge_3e_with_partitions() {
 fn efficiency_figures_meet_our_targets() {
     for seed in [1, 2, 3] {
         for id in ["3d", "3e"] {
-            assert_targets_met(id, &run("broadcast", challenge(id, seed, &[])));
+            assert_targets_met(id, &run("broadcast", official(id, seed, &[])));
         }
     }
 }
@@ -94,7 +76,7 @@ fn efficiency_figures_meet_our_targets() {
 fn the_figures_quoted_in_the_readme_hold() {
     // `glomers challenge 3e --sim --seed 1` and `glomers challenge 3d --sim --seed 1`.
     let figures = |id| {
-        let outcome = run("broadcast", challenge(id, 1, &[]));
+        let outcome = run("broadcast", official(id, 1, &[]));
         let figure = |path: &[&str]| outcome.result(path).as_f64().unwrap();
         (
             figure(&["net", "servers", "msgs-per-op"]),
@@ -118,7 +100,7 @@ fn the_figures_quoted_in_the_readme_hold() {
 fn no_value_is_lost_to_loss_duplication_and_reordering() {
     for seed in 0..SEEDS / 4 {
         for id in ["3d", "3e"] {
-            let opts = challenge(
+            let opts = official(
                 id,
                 seed,
                 &[
@@ -152,7 +134,7 @@ fn with_crashes(id: &str, seed: u64) -> TestOptions {
         "--nemesis-interval",
         "1",
     ];
-    challenge(id, seed, &faults)
+    official(id, seed, &faults)
 }
 
 /// How many nodes the nemesis killed in a run.
@@ -200,14 +182,11 @@ fn without_a_data_directory_a_kill_can_lose_acknowledged_values() {
 
 #[test]
 fn a_round_can_be_tuned() {
-    let mut opts = challenge("3e", 4, &[]);
+    let mut opts = official("3e", 4, &[]);
     opts.node_env
         .push(("GLOMERS_BROADCAST_ROUND_MS".into(), "700".into()));
     let outcome = run("broadcast", opts);
     assert_valid(&outcome);
-    let per_op = outcome
-        .result(&["net", "servers", "msgs-per-op"])
-        .as_f64()
-        .unwrap();
+    let per_op = msgs_per_op(&outcome);
     assert!(per_op < 0.7, "{per_op}");
 }

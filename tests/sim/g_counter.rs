@@ -6,7 +6,7 @@ use glomers::challenges;
 use glomers::runner::TestOptions;
 use glomers::sim::{NetworkFaults, SimOutcome};
 
-use crate::{SEEDS, assert_valid, run};
+use crate::{SEEDS, assert_valid, msgs_per_op, run};
 
 fn challenge_4(seed: u64, extra: &[&str]) -> TestOptions {
     let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
@@ -79,10 +79,7 @@ fn challenge_4_with_latency_loss_and_reordering() {
 fn messages_per_operation_meet_our_target() {
     for seed in [1, 2, 3] {
         let outcome = run("g-counter", challenge_4(seed, &[]));
-        let per_op = outcome
-            .result(&["net", "servers", "msgs-per-op"])
-            .as_f64()
-            .unwrap();
+        let per_op = msgs_per_op(&outcome);
         // The figure the README quotes (`glomers challenge 4 --sim --seed 1`).
         assert!(per_op < 0.7, "{per_op}: {}", outcome.replay_hint());
         for target in challenges::find("4")
@@ -104,10 +101,7 @@ fn adds_share_cas_under_load() {
         ),
     );
     assert_exact(&outcome);
-    let per_op = outcome
-        .result(&["net", "servers", "msgs-per-op"])
-        .as_f64()
-        .unwrap();
+    let per_op = msgs_per_op(&outcome);
     assert!(per_op < 0.25, "{per_op}");
 }
 

@@ -1,21 +1,9 @@
 //! Challenges 5a-5c (kafka): the official flags over many seeds, with
 //! partitions, on 3 to 5 nodes, and the efficiency figures of fixed seeds.
 
-use glomers::challenges;
-use glomers::runner::TestOptions;
 use glomers::sim::SimOutcome;
 
-use crate::{FEWER_SEEDS, SEEDS, assert_valid, run};
-
-/// The official flags of challenge `id` with `extra` on top, for a seed.
-fn official(id: &str, seed: u64, extra: &[&str]) -> TestOptions {
-    let mut flags: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
-    flags.extend(["--seed".to_string(), seed.to_string()]);
-    let challenge = challenges::find(id).expect("a known challenge");
-    challenge
-        .options("in-process", &flags)
-        .expect("valid flags")
-}
+use crate::{FEWER_SEEDS, SEEDS, assert_valid, msgs_per_op, official, run};
 
 /// Valid, and every operation but the workload's own client crashes
 /// completed ok (Maelstrom counts those crashes against availability).
@@ -27,13 +15,6 @@ fn assert_valid_and_available(outcome: &SimOutcome) {
         .filter(|op| op.is_client() && !op.is_invoke() && !op.is_ok() && op.f != "crash")
         .collect();
     assert!(failed.is_empty(), "{}: {failed:?}", outcome.replay_hint());
-}
-
-fn msgs_per_op(outcome: &SimOutcome) -> f64 {
-    outcome
-        .result(&["net", "servers", "msgs-per-op"])
-        .as_f64()
-        .unwrap()
 }
 
 #[test]

@@ -11,6 +11,7 @@ mod kafka;
 mod lin_kv;
 mod txn;
 
+use glomers::challenges;
 use glomers::runner::TestOptions;
 use glomers::runner::options::WorkloadName;
 use glomers::sim::SimOutcome;
@@ -47,4 +48,31 @@ pub fn assert_valid(outcome: &SimOutcome) {
         outcome.replay_hint(),
         outcome.results["workload"]
     );
+}
+
+/// A sub-challenge's options for a seed: its official flags with `extra`
+/// on top, and its environment (tuning variables such as 3d's mode).
+pub fn official(id: &str, seed: u64, extra: &[&str]) -> TestOptions {
+    let challenge = challenges::find(id).expect("a known challenge");
+    let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
+    let mut opts = challenge
+        .options("in-process", &extra)
+        .expect("valid flags");
+    opts.seed = seed;
+    opts.node_env.extend(
+        challenge
+            .env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string())),
+    );
+    opts
+}
+
+/// `net.servers.msgs-per-op`: messages between nodes (and services) per
+/// client operation.
+pub fn msgs_per_op(outcome: &SimOutcome) -> f64 {
+    outcome
+        .result(&["net", "servers", "msgs-per-op"])
+        .as_f64()
+        .unwrap()
 }

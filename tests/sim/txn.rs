@@ -2,21 +2,9 @@
 //! seeds, with partitions where allowed, on 3 to 5 nodes, and the
 //! efficiency figures of fixed seeds.
 
-use glomers::challenges;
-use glomers::runner::TestOptions;
 use glomers::sim::SimOutcome;
 
-use crate::{FEWER_SEEDS, SEEDS, assert_valid, run};
-
-/// The official flags of challenge `id` with `extra` on top, for a seed.
-fn official(id: &str, seed: u64, extra: &[&str]) -> TestOptions {
-    let mut flags: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
-    flags.extend(["--seed".to_string(), seed.to_string()]);
-    let challenge = challenges::find(id).expect("a known challenge");
-    challenge
-        .options("in-process", &flags)
-        .expect("valid flags")
-}
+use crate::{FEWER_SEEDS, SEEDS, assert_valid, msgs_per_op, official, run};
 
 /// Valid, with every transaction answered ok (`--availability total` is
 /// part of every official txn flag set, so validity says it already; the
@@ -25,13 +13,6 @@ fn assert_totally_available(outcome: &SimOutcome) {
     assert_valid(outcome);
     let ok_fraction = outcome.result(&["availability", "ok-fraction"]);
     assert_eq!(ok_fraction.as_f64(), Some(1.0), "{}", outcome.replay_hint());
-}
-
-fn msgs_per_op(outcome: &SimOutcome) -> f64 {
-    outcome
-        .result(&["net", "servers", "msgs-per-op"])
-        .as_f64()
-        .unwrap()
 }
 
 #[test]
