@@ -52,6 +52,7 @@ pub mod runner;
 pub mod sim;
 pub mod solutions;
 pub mod stdio;
+pub mod testing;
 pub mod workload;
 
 pub use node::{Context, Node, NodeRng, RpcError, Runtime, TimerId};

@@ -696,108 +696,15 @@ mod tests {
     use std::io::Write;
     use std::path::PathBuf;
 
-    /// Nodes `n0..` on a hand-driven network: node-to-node messages wait on
-    /// the wire until delivered (or dropped), client replies are collected.
-    struct Cluster {
-        nodes: Vec<Runtime<KafkaNode>>,
-        now: Duration,
-        wire: Vec<Value>,
-        replies: Vec<Value>,
-        next_msg_id: u64,
+    type Cluster = glomers::testing::Cluster<KafkaNode>;
+
+    /// The kafka requests a test sends, each answered at once.
+    trait KafkaClient {
+        fn send(&mut self, node: usize, key: &str, msg: i64) -> u64;
+        fn poll(&mut self, node: usize, offsets: Value) -> Value;
     }
 
-    impl Cluster {
-        fn new(n: usize) -> Cluster {
-            Cluster::with_dirs(vec![None; n])
-        }
-
-        fn with_dirs(dirs: Vec<Option<PathBuf>>) -> Cluster {
-            let ids: Vec<String> = (0..dirs.len()).map(|i| format!("n{i}")).collect();
-            let mut cluster = Cluster {
-                nodes: Vec::new(),
-                now: Duration::ZERO,
-                wire: Vec::new(),
-                replies: Vec::new(),
-                next_msg_id: 1,
-            };
-            for (i, dir) in dirs.into_iter().enumerate() {
-                let runtime = Runtime::new(KafkaNode::default(), i as u64).with_data_dir(dir);
-                cluster.nodes.push(runtime);
-                let init = json!({"src": "c0", "dest": ids[i], "body":
-                    {"type": "init", "node_id": ids[i], "node_ids": ids, "msg_id": 1}});
-                cluster.input(i, &init);
-            }
-            cluster.replies.clear();
-            cluster
-        }
-
-        fn input(&mut self, node: usize, message: &Value) {
-            let line = message.to_string();
-            self.nodes[node].handle_line(&line, self.now).unwrap();
-            self.collect(node);
-        }
-
-        fn collect(&mut self, node: usize) {
-            let output = self.nodes[node].take_output();
-            for line in output.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
-                let message: Value = serde_json::from_slice(line).unwrap();
-                match message["dest"].as_str() {
-                    Some(dest) if dest.starts_with('n') => self.wire.push(message),
-                    _ => self.replies.push(message),
-                }
-            }
-        }
-
-        /// Sends a client request; returns the reply if it came at once.
-        fn call(&mut self, node: usize, body: Value) -> Option<Value> {
-            let mut body = body;
-            body["msg_id"] = json!(self.next_msg_id);
-            self.next_msg_id += 1;
-            let request = json!({"src": "c1", "dest": format!("n{node}"), "body": body});
-            self.input(node, &request);
-            self.take_reply()
-        }
-
-        fn take_reply(&mut self) -> Option<Value> {
-            (!self.replies.is_empty()).then(|| self.replies.remove(0)["body"].clone())
-        }
-
-        /// Delivers messages until the wire is empty, dropping those
-        /// `cut(src, dest)` rejects.
-        fn deliver_unless(&mut self, cut: impl Fn(usize, usize) -> bool) {
-            while !self.wire.is_empty() {
-                for message in std::mem::take(&mut self.wire) {
-                    let index =
-                        |field: &str| message[field].as_str().unwrap()[1..].parse().unwrap();
-                    let (src, dest): (usize, usize) = (index("src"), index("dest"));
-                    if !cut(src, dest) {
-                        self.input(dest, &message);
-                    }
-                }
-            }
-        }
-
-        fn deliver(&mut self) {
-            self.deliver_unless(|_, _| false);
-        }
-
-        /// Lets `ms` milliseconds pass in sync-interval steps, delivering
-        /// as it goes.
-        fn run_for(&mut self, ms: u64, cut: impl Fn(usize, usize) -> bool + Copy) {
-            for _ in 0..ms / 10 {
-                self.now += Duration::from_millis(10);
-                for node in 0..self.nodes.len() {
-                    self.nodes[node].fire_timers(self.now);
-                    self.collect(node);
-                }
-                self.deliver_unless(cut);
-            }
-        }
-
-        fn settle(&mut self) {
-            self.run_for(200, |_, _| false);
-        }
-
+    impl KafkaClient for Cluster {
         fn send(&mut self, node: usize, key: &str, msg: i64) -> u64 {
             let reply = self.call(node, json!({"type": "send", "key": key, "msg": msg}));
             let reply = reply.expect("send replies at once");

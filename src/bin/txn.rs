@@ -362,107 +362,25 @@ mod tests {
     use serde_json::json;
     use std::path::PathBuf;
 
-    /// Nodes `n0..` on a hand-driven network: node-to-node messages wait on
-    /// the wire until delivered (or dropped), client replies are collected.
-    struct Cluster {
-        nodes: Vec<Runtime<TxnNode>>,
-        now: Duration,
-        wire: Vec<Value>,
-        replies: Vec<Value>,
-        next_msg_id: u64,
+    type Cluster = glomers::testing::Cluster<TxnNode>;
+
+    /// The transactions a test runs, each answered at once.
+    trait TxnClient {
+        /// Runs a transaction and returns the micro-ops of its `txn_ok`.
+        fn txn(&mut self, node: usize, txn: Value) -> Value;
+        fn read(&mut self, node: usize, key: i64) -> Value;
     }
 
-    impl Cluster {
-        fn new(n: usize) -> Cluster {
-            Cluster::with_dirs(vec![None; n])
-        }
-
-        fn with_dirs(dirs: Vec<Option<PathBuf>>) -> Cluster {
-            let mut cluster = Cluster {
-                nodes: Vec::new(),
-                now: Duration::ZERO,
-                wire: Vec::new(),
-                replies: Vec::new(),
-                next_msg_id: 1,
-            };
-            let n = dirs.len();
-            for (i, dir) in dirs.into_iter().enumerate() {
-                let runtime = Runtime::new(TxnNode::default(), i as u64).with_data_dir(dir);
-                cluster.nodes.push(runtime);
-                cluster.init(i, n);
-            }
-            cluster
-        }
-
-        fn init(&mut self, node: usize, n: usize) {
-            let ids: Vec<String> = (0..n).map(|i| format!("n{i}")).collect();
-            let init = json!({"src": "c0", "dest": ids[node], "body":
-                {"type": "init", "node_id": ids[node], "node_ids": ids, "msg_id": 1}});
-            self.input(node, &init);
-            self.replies.clear();
-        }
-
-        fn input(&mut self, node: usize, message: &Value) {
-            let line = message.to_string();
-            self.nodes[node].handle_line(&line, self.now).unwrap();
-            self.collect(node);
-        }
-
-        fn collect(&mut self, node: usize) {
-            let output = self.nodes[node].take_output();
-            for line in output.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
-                let message: Value = serde_json::from_slice(line).unwrap();
-                match message["dest"].as_str() {
-                    Some(dest) if dest.starts_with('n') => self.wire.push(message),
-                    _ => self.replies.push(message),
-                }
-            }
-        }
-
-        fn call(&mut self, node: usize, body: Value) -> Value {
-            let mut body = body;
-            body["msg_id"] = json!(self.next_msg_id);
-            self.next_msg_id += 1;
-            let request = json!({"src": "c1", "dest": format!("n{node}"), "body": body});
-            self.input(node, &request);
-            self.replies.remove(0)["body"].clone()
-        }
-
-        /// Runs a transaction and returns the micro-ops of its `txn_ok`.
+    impl TxnClient for Cluster {
         fn txn(&mut self, node: usize, txn: Value) -> Value {
             let reply = self.call(node, json!({"type": "txn", "txn": txn}));
+            let reply = reply.expect("a transaction is answered at once");
             assert_eq!(reply["type"], "txn_ok", "{reply}");
             reply["txn"].clone()
         }
 
         fn read(&mut self, node: usize, key: i64) -> Value {
             self.txn(node, json!([["r", key, null]]))[0][2].clone()
-        }
-
-        /// Lets `ms` milliseconds pass, delivering what `cut(src, dest)`
-        /// lets through and dropping the rest.
-        fn run_for(&mut self, ms: u64, cut: impl Fn(usize, usize) -> bool) {
-            for _ in 0..ms / 10 {
-                self.now += Duration::from_millis(10);
-                for node in 0..self.nodes.len() {
-                    self.nodes[node].fire_timers(self.now);
-                    self.collect(node);
-                }
-                while !self.wire.is_empty() {
-                    for message in std::mem::take(&mut self.wire) {
-                        let index =
-                            |field: &str| message[field].as_str().unwrap()[1..].parse().unwrap();
-                        let (src, dest): (usize, usize) = (index("src"), index("dest"));
-                        if !cut(src, dest) {
-                            self.input(dest, &message);
-                        }
-                    }
-                }
-            }
-        }
-
-        fn settle(&mut self) {
-            self.run_for(200, |_, _| false);
         }
     }
 
@@ -560,7 +478,7 @@ mod tests {
             json!({"type": "txn", "txn": [["w", 1, 2, 3]]}),
         ];
         for body in bad {
-            let reply = c.call(0, body.clone());
+            let reply = c.call(0, body.clone()).expect("an answer at once");
             assert_eq!(reply["code"], 12, "{body} got {reply}");
         }
         assert_eq!(c.txn(0, json!([])), json!([]));
@@ -585,7 +503,7 @@ mod tests {
         c.run_for(100, |_, _| true);
         // n0 loses its memory (and the link to n1, for now).
         c.nodes[0] = Runtime::new(TxnNode::default(), 7).with_data_dir(dirs[0].clone());
-        c.init(0, 2);
+        c.init(0);
         assert_eq!([c.read(0, 1), c.read(0, 2)], [json!(1), json!(null)]);
         // Its clock is back too: its next write beats the older one.
         c.txn(0, json!([["w", 1, 3]]));
@@ -604,7 +522,7 @@ mod tests {
         c.txn(0, json!([["w", 1, 1]]));
         c.settle();
         c.nodes[0] = Runtime::new(TxnNode::default(), 7);
-        c.init(0, 2);
+        c.init(0);
         c.settle();
         assert_eq!(c.read(0, 1), json!(1));
     }
