@@ -194,16 +194,8 @@ impl<'a> Bytes<'a> {
     }
 }
 
-/// The fuzz targets: one per built-in solution.
-pub const TARGETS: [&str; 7] = [
-    "echo",
-    "unique-ids",
-    "broadcast",
-    "g-counter",
-    "kafka",
-    "txn",
-    "lin-kv",
-];
+/// The fuzz targets: one per built-in solution, named alike.
+pub const TARGETS: [&str; crate::solutions::NAMES.len()] = crate::solutions::NAMES;
 
 /// Message types the structured harness sends each target: its clients'
 /// requests, then what its peers send it.
