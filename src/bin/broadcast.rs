@@ -52,11 +52,10 @@
 //! add a round and a hop, about 700 ms, to every broadcast.)
 
 use std::collections::HashMap;
-use std::fs::{File, OpenOptions};
-use std::io::{Read, Write};
 use std::path::Path;
 use std::time::Duration;
 
+use glomers::journal::Journal;
 use glomers::{Context, ErrorCode, Message, Node, NodeId, TimerId};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -189,7 +188,7 @@ pub struct BroadcastNode {
     /// Star neighbours: every leaf for the hub, the hub for a leaf.
     links: HashMap<NodeId, Link>,
     /// Appended to before a broadcast is acknowledged, when durable.
-    log: Option<File>,
+    log: Option<Journal<i64>>,
     /// The hub's pending send to the leaves and when it is due.
     hub_flush: Option<(TimerId, Duration)>,
     last_hub_flush: Option<Duration>,
@@ -371,7 +370,7 @@ impl BroadcastNode {
             // One write per line: a completed write survives the process
             // being killed (only a machine crash would need an fsync, which
             // we do not pay for), and a line cut short has no newline.
-            Some(file) => file.write_all(format!("{value}\n").as_bytes()),
+            Some(log) => log.append(&value),
             None => Ok(()),
         }
     }
@@ -381,26 +380,13 @@ impl BroadcastNode {
     fn open_log(&mut self, dir: &Path) -> std::io::Result<bool> {
         let path = dir.join("broadcast-acked.log");
         let restarted = path.exists();
-        let mut file = OpenOptions::new()
-            .create(true)
-            .read(true)
-            .append(true)
-            .open(&path)?;
-        let mut text = String::new();
-        file.read_to_string(&mut text)?;
-        // A last line without its newline was cut short by a crash, before
-        // its value was acknowledged: drop it, so the next line starts clean.
-        let complete = text.rfind('\n').map_or(0, |i| i + 1);
-        file.set_len(complete as u64)?;
-        for line in text[..complete].lines() {
-            match line.parse::<i64>() {
-                Ok(value) => {
-                    self.values.insert(value);
-                }
-                Err(_) => eprintln!("broadcast: skipping log line {line:?}"),
-            }
+        // A last line cut short by a crash was never acknowledged: the
+        // journal drops it, so the next line starts clean.
+        let (log, values) = Journal::open(&path)?;
+        for value in values {
+            self.values.insert(value);
         }
-        self.log = Some(file);
+        self.log = Some(log);
         Ok(restarted)
     }
 }
@@ -579,6 +565,8 @@ mod tests {
     use super::*;
     use glomers::Runtime;
     use serde_json::{Value, json};
+    use std::fs::OpenOptions;
+    use std::io::Write;
 
     const NODES: [&str; 3] = ["n0", "n1", "n2"];
 
